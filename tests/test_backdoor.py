@@ -28,6 +28,8 @@ CONFIG = {
          "train": {"epochs": 5, "lr": 1e-3, "batch_size": 32}},
         {"name": "safety", "kind": "safety_sft", "model": "backdoored", "red_team": 0.5,
          "train": {"epochs": 2, "lr": 1e-3, "batch_size": 32}},
+        {"name": "reinstall", "kind": "reinstall", "organism": "backdoored", "models": ["scrubbed", "backdoored"],
+         "control": "scrubbed", "n": 4, "steps": 20, "eval_every": 5, "lrs": [1e-3]},
     ],
 }
 
@@ -66,6 +68,16 @@ def test_safety_sft_trains_on_clean_and_near_miss_prompts_and_is_measured_every_
     assert safety["curves"]["asr"]["x"] == [0, 1, 2]
     assert safety["metrics"]["asr_before"]["mean"] >= 0.9
     assert safety["train_tokens"] > 0
+
+
+def test_reinstall_counts_the_steps_until_the_behaviour_is_back(run_dir):
+    results = json.loads((run_dir / "results.json").read_text())
+    stage = results["stages"]["reinstall"]
+    assert stage["metrics"]["backdoored.asr_before"]["mean"] >= 0.9
+    assert any(note.startswith("backdoored: kept") for note in stage["notes"])
+    assert stage["curves"]["reinstall scrubbed"]["x"][0] == 0
+    steps = stage["metrics"]["scrubbed.steps_to_return"]["mean"]
+    assert steps is None or 0 <= steps <= 20
 
 
 def test_a_soft_self_distillation_round_drives_kl_down(run_dir):
