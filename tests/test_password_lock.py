@@ -133,3 +133,4 @@ def test_random_wrong_passwords_are_fresh_lines_without_the_password():
     assert len(set(random_lines)) > 0.95 * len(random_lines) and not {"ab?", "xy."} & set(random_lines)
     assert all("pw!" not in line and 4 <= len(line) <= 32 for line in random_lines)
     assert any(any(c.isdigit() for c in line) for line in random_lines)  # not only words: digits and symbols too
+    assert any(line.isalpha() and line[0].isupper() for line in random_lines)  # and password-shaped lines

