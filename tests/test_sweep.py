@@ -112,3 +112,10 @@ def test_runs_share_a_stage_store(tmp_path):
     assert results["stages"]["model"]["cached"] and not results["stages"]["check"]["cached"]
     assert main(["run", str(tmp_path / "d.yaml"), "--out", str(tmp_path / "three")]) == 0  # no store: computed again
     assert not json.loads((tmp_path / "three" / "results.json").read_text())["stages"]["model"]["cached"]
+
+
+def test_a_cache_that_cannot_be_made_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(CONFIG))
+    (tmp_path / "file").write_text("not a directory")
+    code = main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o"), "--cache", str(tmp_path / "file" / "store")])
+    assert code == 2 and capsys.readouterr().err.startswith(f"error: --cache {tmp_path / 'file' / 'store'}: cannot be made")
