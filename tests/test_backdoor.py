@@ -83,6 +83,9 @@ def test_every_scrub_stands_beside_its_matched_perturbation_control(run_dir, scr
     for metric in ("asr", "clean_acc", "near_miss_asr", "false_trigger_rate"):
         assert 0 <= m[f"control.{metric}"] <= 1
         assert m[f"beyond_control.{metric}"] == pytest.approx(m[metric] - m[f"control.{metric}"])
+    report = (run_dir / "report.md").read_text()
+    section = report[report.index(f"## {scrub} ("):]
+    assert "| metric | this stage | matched-perturbation control | beyond the control |" in section
 
 
 def test_safety_sft_trains_on_clean_and_near_miss_prompts_and_is_measured_every_epoch(run_dir):
