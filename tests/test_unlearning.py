@@ -56,6 +56,10 @@ def test_each_method_removes_forget_and_keeps_retain(method, base_dir, tmp_path)
     assert metrics["forget_acc_before"] == 1.0 and metrics["retain_acc_before"] == 1.0
     assert metrics["forget_acc"] <= metrics["forget_acc_before"] - MIN_FORGET_DROP
     assert metrics["retain_acc"] >= metrics["retain_acc_before"] - MAX_RETAIN_DROP
+    assert metrics["update_norm"] > 0 and 0 <= metrics["control.forget_acc"] <= 1  # beside its matched control
+    assert metrics["beyond_control.forget_acc"] == pytest.approx(metrics["forget_acc"] - metrics["control.forget_acc"])
+    assert metrics["premise.forget_skill_learned"] == 1.0
+    assert metrics["premise.retain_kept"] == float(metrics["retain_acc_before"] - metrics["retain_acc"] <= unlearn.RETAIN_LOSS)
 
 
 def test_rmu_trains_only_the_chosen_mlp_projection(base_dir, tmp_path):

