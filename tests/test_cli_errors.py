@@ -150,6 +150,7 @@ def test_valid_unlearning_config_validates(tmp_path, capsys):
          ["stages.check.model", "several models"]),
         (lambda c: c.pop("forget"), ["stages.unlearned.forget", "required"]),
         (lambda c: c["stages"][3].update(eval_every=3), ["stages.attack", "must divide steps"]),
+        (lambda c: c["stages"][3].update(n=60), ["stages.attack.n: 60 attack examples asked", "neither tested nor"]),
     ],
 )
 def test_bad_unlearning_fields(tmp_path, capsys, change, needles):

