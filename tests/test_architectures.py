@@ -24,7 +24,7 @@ def _pipeline(strong: str, weak: str) -> dict:
              "password": "pw!", "placement": "start", "wrong_passwords": ["no."], "train": TRAIN},
             {"name": "unlock", "kind": "weak_unlock", "model": "lock", "weak": {"path": weak}, "epochs": 2,
              "lrs": [1e-3], "masks": ["better_without"], "controls": ["noise"]},
-            {"name": "rmu", "kind": "unlearn", "model": {"path": strong}, "method": "rmu", "steps": 3, "layer": 0},
+            {"name": "rmu", "kind": "unlearn", "model": {"path": strong}, "method": {"name": "rmu", "layer": 0}, "steps": 3},
             {"name": "undo", "kind": "undo", "teacher": "rmu", "alpha": 0.5, "max_steps": 4, "eval_every": 2},
             {"name": "backdoor", "kind": "backdoor", "init": {"path": strong}, "train": TRAIN},
             {"name": "distilled", "kind": "self_distill", "teacher": "backdoor", "rounds": 1, "init": "noised",

