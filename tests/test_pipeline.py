@@ -68,6 +68,9 @@ def test_pipeline_end_to_end_then_cached_then_resumed(tmp_path):
     again = json.loads((out / "results.json").read_text())
     assert all(stage["cached"] for stage in again["stages"].values())
     assert all(stage["seconds_this_run"] == 0 < stage["seconds"] for stage in again["stages"].values())
+    weights = {p.stat().st_ino: p.stat().st_size for p in (out / "stages").rglob("*.safetensors")}
+    assert again["disk_bytes"] >= sum(weights.values()) > 0
+    assert again["disk_bytes"] == sum(stage["disk_bytes"] for stage in again["stages"].values())
     assert _metrics(out) == first
 
     # A run killed inside 'unlock' leaves a partial directory and no finished one: resume redoes just that.
