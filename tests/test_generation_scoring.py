@@ -22,13 +22,23 @@ EXTRACTOR = TypeAdapter(Extractor)
 
 @pytest.mark.parametrize("setting, generation, gold, extracted, correct", [
     ({"kind": "number"}, "26 + 15 = 41.", "41", "41", True),
-    ({"kind": "number"}, "It is 1,204 apples", "1204", "1204", True),
-    ({"kind": "number", "which": "first"}, "26 + 15 = 41", "41", "26", False),
+    ({"kind": "number"}, "It is 1,204 apples", "1204", "1,204", True),
+    ({"kind": "number"}, "That makes 41.0", "41", "41.0", True),
+    ({"kind": "number"}, "The primes are 2,3,5", "235", "5", False),  # a list, not one number
+    ({"kind": "number"}, "-5 degrees", "-5", "-5", True),
+    ({"kind": "number"}, "50-8 is 42", "42", "42", True),
+    ({"kind": "number", "which": "first"}, "50-8 is 42", "8", "50", False),  # a hyphen is no minus sign
+    ({"kind": "number", "which": "first"}, "26 + 15 = 99", "26 + 15 = 41", "26", False),  # gold is not extracted
     ({"kind": "number"}, "I do not know", "41", None, False),
     ({"kind": "choice"}, "The answer is (B).", "B", "B", True),
+    ({"kind": "choice"}, "(b)", "B", "B", True),
+    ({"kind": "choice"}, "A good guess is C", "A", None, False),  # the article is no answer
+    ({"kind": "choice"}, "Option D is right", "D", "D", True),
     ({"kind": "regex", "pattern": r"=\s*(\d+)"}, "26+15 = 41", "41", "41", True),
-    ({"kind": "after_marker", "marker": "Answer:"}, "Let me think.\nAnswer: Paris.\nDone", "Paris", "Paris.", True),
-    ({"kind": "exact"}, "  Paris. ", "paris", "  Paris. ", True),
+    ({"kind": "regex", "pattern": r"(\d)"}, "45", "41", "4", False),
+    ({"kind": "after_marker", "marker": "Answer:"}, "Let me think.\nanswer: Paris.\nDone", "Paris", "Paris.", True),
+    ({"kind": "exact"}, "Paris", "Paris", "Paris", True),
+    ({"kind": "exact"}, "paris.", "Paris", "paris.", False),  # character for character, as teacher forcing
 ])
 def test_extractors_find_the_answer_in_the_models_words(setting, generation, gold, extracted, correct):
     assert EXTRACTOR.validate_python(setting).matches(generation, gold) == (extracted, correct)
@@ -65,5 +75,7 @@ def test_the_eval_stage_scores_by_generation_and_keeps_every_record(half_trained
     result = eval_stage.run(cfg, ctx)
     rows = [json.loads(line) for line in (out / eval_stage.SAMPLES_FILE).read_text().splitlines()]
     assert len(rows) == 30 and {"prompt", "generation", "extracted", "gold", "correct", "variant"} <= set(rows[0])
-    assert result.metrics["acc"] == sum(r["correct"] for r in rows) / 30
+    forced = exact_match(model, [encode(tokenizer, e) for e in task.split().test], pad_id=tokenizer.pad_token_id)
+    assert [r["correct"] for r in rows] == forced  # digits only: the number is the whole answer
+    assert result.metrics["acc"] == sum(forced) / 30 and 0 < sum(forced) < 30
     assert result.metrics["premise.extractor_matches"] == 1.0

