@@ -61,3 +61,7 @@ def test_every_published_file_is_generated_and_linked_from_the_readme():
     for path in sorted((ROOT / "docs" / "results").glob("*.md")):
         assert path.read_text().startswith("# ") and "Generated file: do not edit" in path.read_text()
         assert f"docs/results/{path.name}" in readme, f"{path.name} is not linked from the README"
+
+
+def test_the_readme_stays_a_ten_minute_read():
+    assert len((ROOT / "README.md").read_text()) <= 10_000, "README over 10,000 characters: move detail to docs/"
