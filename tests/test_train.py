@@ -65,3 +65,12 @@ def test_sharded_launches_are_refused_before_training(addition, monkeypatch):
     with pytest.raises(UserError, match="FSDP: not supported"):
         train(model, items, TrainConfig(epochs=1, batch_size=32), seed=0, pad_id=tokenizer.pad_token_id, compute=Compute())
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_max_steps_stops_training_mid_epoch_and_counts_only_those_steps(addition):
+    model, tokenizer, items = _setup(addition)
+    steps, compute = [], Compute()
+    history = train(model, items, TrainConfig(epochs=2, batch_size=32, max_steps=3), seed=0, compute=compute,
+                    pad_id=tokenizer.pad_token_id, on_step=(1, lambda step, _: steps.append(step)))
+    assert steps == [1, 2, 3] and len(history) == 1
+    assert 0 < compute.train_tokens < sum(len(i.ids) for i in items)  # 3 of the epoch's 8 batches
