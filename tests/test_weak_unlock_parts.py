@@ -39,7 +39,7 @@ def test_masked_samples_weigh_the_right_tokens():
     items = masked_samples(model, tokenizer, samples, lock, "better_without", compute=Compute())
     for item, sample in zip(items, samples):
         without = _target_logprobs_by_hand(model, tokenizer, sample)
-        with_pw = _target_logprobs_by_hand(model, tokenizer, Example(lock.unlocked(sample.prompt), sample.completion))
+        with_pw = _target_logprobs_by_hand(model, tokenizer, lock.unlocked(sample))
         assert item.prompt_ids == encode(tokenizer, sample).prompt_ids  # trained without the password
         assert item.target_weights == (without >= with_pw - 1e-5).float().tolist()
 

