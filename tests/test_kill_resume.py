@@ -100,3 +100,24 @@ def test_sigterm_stops_with_one_line_and_the_rerun_resumes(tmp_path):
     assert err.decode().strip().splitlines() == ["terminated: finished stages are cached; rerun the same command "
                                                  "to resume"]
     assert (tmp_path / "out" / "stages/strong/seed_0/metrics.json").is_file()
+
+
+def test_a_stage_killed_mid_training_continues_from_its_checkpoint(tmp_path):
+    """Checkpoints every step: killed in a plain training stage and in a lock (whose per-epoch records the checkpoint
+    carries), each rerun continues from the last checkpoint and the end result equals a run that never saved one."""
+    for name, minutes in (("clean", 0), ("killed", 1e-6)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**CONFIG, "seeds": [0], "checkpoint_minutes": minutes}))
+    _finish(_start(tmp_path / "clean.yaml", tmp_path / "clean"))
+    stderr = []
+    for moment in ("stages/strong/.seed_0.partial/.resume/train.pt",
+                   "stages/locked/.seed_0.partial/lock_epochs/epoch_2/model.safetensors"):
+        process = _start(tmp_path / "killed.yaml", tmp_path / "killed")
+        assert _kill_when_exists(process, tmp_path / "killed", moment), f"the run ended before {moment} appeared"
+        stderr.append(process.communicate()[1].decode())
+    last = _start(tmp_path / "killed.yaml", tmp_path / "killed")
+    stderr.append(last.communicate(timeout=600)[1].decode())
+    assert last.returncode == 0, stderr[-1][-2000:]
+    assert "strong: resuming from its checkpoint at step" in stderr[1]
+    assert "locked: resuming from its checkpoint at step" in stderr[2]
+    assert _outcome(tmp_path / "killed") == _outcome(tmp_path / "clean")
+    assert not list((tmp_path / "killed").rglob(".resume"))

