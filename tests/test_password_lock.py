@@ -104,12 +104,17 @@ def test_expert_iteration_reports_its_success_rate(out, metrics):
         assert m["acc"] == m["locked_acc_nopw"]  # nothing was right, so nothing was trained on
 
 
-def test_report_says_where_elicitation_works(out):
+def test_report_says_where_elicitation_works(out, metrics):
     report = (out / "report.md").read_text()
     assert "## Where elicitation recovers the locked skill" in report
     assert "| unlock | mask_better_without |" in report and "| ei | headline |" in report
     assert "fewer than 2 seeds" in report  # one seed here: no interval, and no verdict claimed
-    assert "## Premises" in report and "every checked premise held" in report
+    failed = {(name, key.removeprefix("premise.")) for name, m in metrics.items() for key, v in m.items()
+              if key.startswith("premise.") and v < 1}
+    premises = report.split("## Premises", 1)[1].split("\n## ", 1)[0]
+    for name, premise in failed:  # a premise that failed in this tiny run is named, not hidden
+        assert f"- {name}: premise '{premise}' failed in seed(s) 0 of 1" in premises
+    assert ("every checked premise held" in premises) == (not failed)
 
 
 def test_noise_injection_scores_models(metrics):
