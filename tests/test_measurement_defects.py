@@ -79,7 +79,8 @@ def test_rmu_training_compute_counts_the_backward_of_one_projection_only(tmp_pat
                        inputs={"model": tmp_path / "model"}, forget_task=ArithmeticTask(ops=["*"], **table),
                        retain_task=ArithmeticTask(ops=["+"], **table))
     ctx.out_dir.mkdir()
-    unlearn.run(unlearn.Config(name="s", model="m", method={"name": "rmu", "layer": 0}, steps=2, batch_size=4), ctx)
+    unlearn.run(unlearn.Config(name="s", model="m", method={"name": "rmu", "layer": 0},
+                               train={"max_steps": 2, "batch_size": 8}), ctx)
     tokens, full, trained = ctx.compute.train_tokens, n_params(model), n_params(mlp_out_proj(model, 0))
     assert ctx.compute.train_flops == pytest.approx((2 * full + 2 * trained + 2 * full) * tokens)
     assert ctx.compute.train_flops < 0.6 * (6 * full + 2 * full) * tokens

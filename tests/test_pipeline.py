@@ -21,8 +21,8 @@ TINY = {
          "init": {"d_model": 16, "layers": 1, "heads": 2, "context": 48}, "train": {"epochs": 1}},
         {"name": "locked", "kind": "password_lock", "strong": "strong", "weak": "weak", "password": "pw!",
          "wrong_passwords": ["wp?"], "placement": "start", "train": {"epochs": 2, "batch_size": 32}},
-        {"name": "elicit", "kind": "sft_elicit", "model": "locked", "n": [1, 4], "lrs": [1e-3], "steps": 3},
-        {"name": "unlock", "kind": "weak_unlock", "model": "locked", "weak": "weak", "epochs": 4, "lrs": [1e-3],
+        {"name": "elicit", "kind": "sft_elicit", "model": "locked", "n": [1, 4], "train": {"lr": [1e-3], "max_steps": 3}},
+        {"name": "unlock", "kind": "weak_unlock", "model": "locked", "weak": "weak", "train": {"epochs": 4, "lr": [1e-3]},
          "eval_every": 2, "from_lock_epochs": True},
         {"name": "check", "kind": "eval", "model": "locked"},
     ],
@@ -47,7 +47,7 @@ def test_pipeline_end_to_end_then_cached_then_resumed(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["name"] == "tiny" and results["provenance"]["torch"]
     assert results["config"]["stages"][2]["password"] == "pw!"  # each stage's own fields, defaults filled in
-    assert results["config"]["stages"][3]["batch_size"] == 8
+    assert results["config"]["stages"][3]["train"]["batch_size"] == 8
     locked = results["stages"]["locked"]
     assert locked["kind"] == "password_lock" and locked["seeds"] == [0, 1]
     assert set(locked["metrics"]["acc_pw"]) == {"mean", "se", "n", "values"} and len(locked["metrics"]["acc_pw"]["values"]) == 2
@@ -115,10 +115,10 @@ UNDO = {
         {"name": "base", "kind": "pretrain", "init": {"d_model": 32, "layers": 2, "heads": 2, "context": 32},
          "train": {"epochs": 2}},
         {"name": "filtered", "kind": "filtered_pretrain", "base": "base", "train": {"epochs": 2}},
-        {"name": "maxent", "kind": "unlearn", "model": "base", "method": "maxent", "steps": 3, "eval_every": 1},
-        {"name": "undo", "kind": "undo", "teacher": "maxent", "alpha": [0.3, 1.0], "max_steps": 4, "eval_every": 2},
+        {"name": "maxent", "kind": "unlearn", "model": "base", "method": "maxent", "train": {"max_steps": 3}, "eval_every": 1},
+        {"name": "undo", "kind": "undo", "teacher": "maxent", "alpha": [0.3, 1.0], "train": {"max_steps": 4}, "eval_every": 2},
         {"name": "attack", "kind": "relearn", "models": ["base", "filtered", "maxent", "undo"], "base": "base",
-         "n": 8, "steps": 2, "eval_every": 1, "lrs": [1e-3, 1e-5], "batch_size": 4},
+         "n": 8, "eval_every": 1, "train": {"max_steps": 2, "lr": [1e-3, 1e-5], "batch_size": 4}},
     ],
 }
 

@@ -70,7 +70,7 @@ def test_the_report_modules_name_no_stage_kind_or_method():
 
 def test_a_kind_states_its_findings_through_its_registration():
     results = {"stages": {"r": {"kind": "reinstall", "seeds": [0], "metrics": {}}},
-               "config": {"stages": [{"name": "r", "steps": 10, "threshold": 0.5}]}}
+               "config": {"stages": [{"name": "r", "train": {"max_steps": 10}, "threshold": 0.5}]}}
     sections = registry.report_sections(results, "r", results["stages"]["r"])
     assert [s.title for s in sections] == ["Removed, suppressed or kept: r"]
     assert registry.report_sections(results, "r", {"kind": "eval", "metrics": {}}) == []

@@ -27,8 +27,8 @@ def test_simnpo_normalises_by_length():
 
 
 def test_unlearn_runs_simnpo_by_name_and_removes_the_forget_skill(base_dir, tmp_path):  # noqa: F811
-    cfg = unlearn.Config(name="s", model="base", method={"name": "simnpo", "beta": 2.5}, lr=1e-3, steps=20, alpha=3.0,
-                         batch_size=16)
+    cfg = unlearn.Config(name="s", model="base", method={"name": "simnpo", "beta": 2.5}, alpha=3.0,
+                         train={"lr": 1e-3, "max_steps": 20, "batch_size": 32})
     metrics = unlearn.run(cfg, _ctx(tmp_path, base_dir)).metrics
     assert metrics["forget_acc_before"] == 1.0
     assert metrics["forget_acc"] <= metrics["forget_acc_before"] - MIN_FORGET_DROP

