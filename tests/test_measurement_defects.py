@@ -186,7 +186,7 @@ def test_robustness_bought_by_losing_the_retain_skill_is_flagged():
     stage = {"metrics": {"gold.forget_after_attack": stat(0.04), "gold.retain_acc": stat(0.98),
                          "broken.forget_after_attack": stat(0.03), "broken.retain_acc": stat(0.5),
                          "fine.forget_after_attack": stat(0.05), "fine.retain_acc": stat(0.95)}, "about": ON_ACCURACY}
-    lines = robustness.findings(stage, {"gold": "filtered_pretrain"})
+    lines = robustness.findings(stage, "gold")
     broken = next(line for line in lines if line.startswith("broken"))
     fine = next(line for line in lines if line.startswith("fine"))
     assert "but its retain acc 0.500 is 0.480 worse than the gold standard's" in broken
@@ -203,7 +203,7 @@ def test_robustness_differences_are_paired_over_seeds():
     noisy = {"mean": 0.05, "se": 0.03, "values": [0.09, 0.0, 0.06]}
     stage = {"metrics": {"gold.forget_after_attack": gold, "worse.forget_after_attack": worse,
                          "noisy.forget_after_attack": noisy}, "about": ON_ACCURACY}
-    lines = robustness.findings(stage, {"gold": "filtered_pretrain"})
+    lines = robustness.findings(stage, "gold")
     assert "less robust than (by 0.022 acc, paired 95% interval" in next(x for x in lines if x.startswith("worse"))
     assert "is not distinguishable" in next(x for x in lines if x.startswith("noisy"))
 
@@ -217,5 +217,5 @@ def test_a_robustness_gap_in_loss_is_stated_as_a_positive_size():
     weaker = {"mean": 1.0, "se": 0.01, "values": [0.99, 1.0, 1.01]}
     stage = {"metrics": {"gold.forget_after_attack": gold, "weaker.forget_after_attack": weaker},
              "about": {"*.forget_after_attack": LOSS.about().as_dict()}}
-    line = next(x for x in robustness.findings(stage, {"gold": "filtered_pretrain"}) if x.startswith("weaker"))
+    line = next(x for x in robustness.findings(stage, "gold") if x.startswith("weaker"))
     assert "less robust than (by 0.300 loss, paired 95% interval [0.300, 0.300])" in line

@@ -118,7 +118,7 @@ UNDO = {
         {"name": "maxent", "kind": "unlearn", "model": "base", "method": "maxent", "train": {"max_steps": 3}, "eval_every": 1},
         {"name": "undo", "kind": "undo", "teacher": "maxent", "alpha": [0.3, 1.0], "train": {"max_steps": 4}, "eval_every": 2},
         {"name": "attack", "kind": "relearn", "models": ["base", "filtered", "maxent", "undo"], "base": "base",
-         "n": 8, "eval_every": 1, "train": {"max_steps": 2, "lr": [1e-3, 1e-5], "batch_size": 4}},
+         "gold": "filtered", "n": 8, "eval_every": 1, "train": {"max_steps": 2, "lr": [1e-3, 1e-5], "batch_size": 4}},
     ],
 }
 
@@ -138,6 +138,10 @@ def test_undo_pipeline_reports_compute_and_the_robustness_frontier(tmp_path):
     assert frontier["labels"] == ["base", "filtered", "maxent", "undo/alpha_0.3", "undo/alpha_1"]
     assert len(frontier["x_se"]) == 5 and frontier["mean"][0] == metrics["base.forget_after_attack"]
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 3
+    findings = (out / "report.md").read_text().split("### Robustness to relearning: attack", 1)[1]
+    for model in ("base", "maxent", "undo/alpha_0.3", "undo/alpha_1"):  # each beside the gold standard it names
+        line = next(x for x in findings.splitlines() if x.startswith(f"- {model} at "))
+        assert "the gold standard filtered (" in line
 
 
 def test_cache_key_ignores_options_left_at_their_defaults():

@@ -19,6 +19,7 @@ CONFIG = {
          "train": {"epochs": 1, "batch_size": 32}},
         {"name": "check", "kind": "eval", "model": "model"},
     ],
+    "compare": [{"metric": "acc", "stages": ["check", "model"]}],
 }
 
 
@@ -42,6 +43,9 @@ def test_publish_writes_every_metric_with_its_interval_and_per_seed_values(run_d
             assert fmt(stat) in row
             assert ", ".join(f"{v:.4g}" for v in stat["values"]) in row
             assert re.search(r"\[[-\d.e]+, [-\d.e]+\]", row)  # two seeds: a t-interval
+    compared = next(line for line in text.splitlines() if line.startswith("| check − model | acc |"))
+    differences = [c - m for c, m in zip(*(results["stages"][s]["metrics"]["acc"]["values"] for s in ("check", "model")))]
+    assert ", ".join(f"{d:+.4g}" for d in differences) in compared  # the config's comparison, paired per seed
 
 
 def test_publishing_the_same_run_twice_gives_the_same_file(run_dir, tmp_path):

