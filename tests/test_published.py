@@ -82,6 +82,8 @@ def test_a_sweep_is_published_variant_by_variant_under_a_table_across_them(tmp_p
     losses = [v["results"]["stages"]["model"]["metrics"]["final_loss"] for v in sweep["variants"]]
     assert next(line for line in text.splitlines() if line.startswith("| model: final_loss |")) == (
         f"| model: final_loss | {fmt(losses[0])} | {fmt(losses[1])} |")
+    accs = [[v["results"]["stages"][s]["metrics"]["acc"]["values"][0] for s in ("check", "model")] for v in sweep["variants"]]
+    assert f"| check − model: acc | {accs[0][0] - accs[0][1]:+.4g} | {accs[1][0] - accs[1][1]:+.4g} |" in text
     first, second = text.index("## variant epochs=1"), text.index("## variant epochs=3")
     for start, end, loss in ((first, second, losses[0]), (second, len(text), losses[1])):
         section = text[start:end]

