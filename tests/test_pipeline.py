@@ -137,6 +137,9 @@ def test_undo_pipeline_reports_compute_and_the_robustness_frontier(tmp_path):
     frontier = results["stages"]["attack"]["curves"]["frontier"]
     assert frontier["labels"] == ["base", "filtered", "maxent", "undo/alpha_0.3", "undo/alpha_1"]
     assert len(frontier["x_se"]) == 5 and frontier["mean"][0] == metrics["base.forget_after_attack"]
+    gold_level = {"gold standard (filtered) after attack": pytest.approx(metrics["filtered.forget_after_attack"])}
+    assert frontier["references"] == gold_level  # the frontier is read against where the gold standard ends
+    assert results["stages"]["attack"]["curves"]["relearn maxent"]["references"] == gold_level
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 3
     findings = (out / "report.md").read_text().split("### Robustness to relearning: attack", 1)[1]
     for model in ("base", "maxent", "undo/alpha_0.3", "undo/alpha_1"):  # each beside the gold standard it names

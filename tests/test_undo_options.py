@@ -125,3 +125,14 @@ def test_shared_languages_move_from_disjoint_to_alike():
     disjoint = " ".join(e.completion for e in LanguageTask(language="b", n_train=200, n_test=10).split().train)
     alike = " ".join(e.completion for e in LanguageTask(language="b", shared=0.5, n_train=200, n_test=10).split().train)
     assert " the " not in disjoint and " the " in alike
+
+
+def test_undo_without_a_tolerance_spends_its_whole_budget_and_a_fresh_student_has_no_control(base_dir, tmp_path):  # noqa: F811
+    """tolerance: null is the equal-budget comparison; at α = 1 the student owes the teacher nothing, so the teacher
+    moved by the student's distance is a destroyed teacher, not a control (no control.* / beyond_control.* rows)."""
+    cfg = undo.Config(name="s", teacher="t", alpha=[0.5, 1.0], beta=1.0, tolerance=None, train={"max_steps": 4},
+                      eval_every=2)
+    metrics = undo.run(cfg, _ctx(tmp_path, base_dir, teacher=base_dir)).metrics
+    assert metrics["steps_alpha_0.5"] == 4 and metrics["steps_alpha_1"] == 4
+    assert "control.retain_acc_alpha_0.5" in metrics and "beyond_control.retain_acc_alpha_0.5" in metrics
+    assert not [k for k in metrics if k.endswith("_alpha_1") and "control." in k]

