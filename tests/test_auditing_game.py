@@ -36,6 +36,7 @@ CONFIG = {
         {"name": "zoo", "kind": "zoo", "members": [{"model": m, "type": t, "hides": h} for m, t, h in MEMBERS]},
         {"name": "audit", "kind": "audit", "zoo": "zoo", "detectors": DETECTORS, "bootstrap": 200},
     ],
+    "compare": [],
 }
 
 
