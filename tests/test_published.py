@@ -48,6 +48,17 @@ def test_publish_writes_every_metric_with_its_interval_and_per_seed_values(run_d
     assert ", ".join(f"{d:+.4g}" for d in differences) in compared  # the config's comparison, paired per seed
 
 
+def test_publish_says_what_each_stage_cost_per_seed(run_dir, tmp_path):
+    assert main(["publish", str(run_dir), "--out", str(tmp_path / "a.md")]) == 0
+    text = (tmp_path / "a.md").read_text().split("## Compute", 1)[1]
+    results = json.loads((run_dir / "results.json").read_text())
+    for name, stage in results["stages"].items():
+        seeds = stage["per_seed"].values()
+        row = next(line for line in text.splitlines() if line.startswith(f"| {name} |")).split(" | ")
+        assert row[1] == f"{sum(s['seconds'] for s in seeds) / len(seeds):.0f}"  # a mean per seed, not a sum
+        assert row[2] == f"{sum(s['train_tokens'] for s in seeds) / len(seeds):,.0f}"
+
+
 def test_publishing_the_same_run_twice_gives_the_same_file(run_dir, tmp_path):
     for name in ("a.md", "b.md"):
         assert main(["publish", str(run_dir), "--out", str(tmp_path / name)]) == 0

