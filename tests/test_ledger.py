@@ -167,3 +167,12 @@ def test_publishing_a_ledger_writes_its_tables_with_provenance(ledger):
     assert text.startswith("# Ledger: tiny_ledger") and "config hash: `" in text and "## Compute" in text
     cell = next(c for c in _read(ledger)["cells"] if (c["organism"], c["row"], c["attack"]) == ("backdoor", "prune", "demos"))
     assert "| prune | " in text and f"{cell['attack_behaviour']['mean']:.2f}" in text
+
+
+def test_an_attack_asking_for_more_examples_than_the_pool_fails_at_validate_naming_the_cell(tmp_path, capsys):
+    config = json.loads(json.dumps(LEDGER))
+    config["attacks"]["demos"]["n"] = 500
+    (tmp_path / "l.yaml").write_text(yaml.safe_dump(config))
+    assert main(["ledger", str(tmp_path / "l.yaml"), "--validate"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "stages.backdoor.none.demos.n: 500 examples asked for" in err, err

