@@ -1,6 +1,9 @@
 """The ledger: a small cross product of organisms × scrubs × attacks × detectors, run once and read back; its new
 stages (prune, perturb, teach, quantize, behaviour) checked on what it built."""
 import json
+import re
+import shutil
+import subprocess
 
 import pytest
 import torch
@@ -176,3 +179,24 @@ def test_an_attack_asking_for_more_examples_than_the_pool_fails_at_validate_nami
     assert main(["ledger", str(tmp_path / "l.yaml"), "--validate"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "stages.backdoor.none.demos.n: 500 examples asked for" in err, err
+
+
+def test_the_html_ledger_opens_in_chromium_without_console_errors(ledger):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("no Chromium on this machine (make test installs it from the OS packages where it can)")
+    page = ledger / "out" / "ledger.html"
+    checked = ledger / "out" / "checked.html"  # beside it, so its relative links resolve the same
+    checked.write_text(page.read_text().replace("</body>", CHECK))
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+                           "--virtual-time-budget=5000", "--dump-dom", checked.as_uri()],
+                          capture_output=True, text=True, timeout=120, check=True)
+    cells, curves = map(int, re.search(r'data-ledger="(\d+)/(\d+)"', done.stdout).groups())
+    assert cells == len(_read(ledger)["cells"]) and curves >= 1
+    assert not re.search(r"CONSOLE.*(error|Uncaught)", done.stderr, re.IGNORECASE), done.stderr[-2000:]
+
+
+CHECK = """<script>window.addEventListener('load', () => {
+  const links = document.querySelectorAll('td a[href^="stages/"]').length;
+  document.body.setAttribute('data-ledger', links + '/' + document.querySelectorAll('td svg').length);
+});</script></body>"""
