@@ -149,7 +149,7 @@ def test_reinstall_counts_the_steps_until_the_behaviour_is_back(run_dir):
     results = json.loads((run_dir / "results.json").read_text())
     stage = results["stages"]["reinstall"]
     assert stage["metrics"]["backdoored.asr_before"]["mean"] >= 0.9
-    assert any(note.startswith("backdoored: kept") for note in stage["notes"])
+    assert "seed 0: backdoored: kept" in " ".join(stage["notes"])  # each verdict names its seed
     assert stage["curves"]["reinstall scrubbed"]["x"][0] == 0
     steps = stage["metrics"]["scrubbed.steps_to_return"]["mean"]
     assert steps is None or 0 <= steps <= 20
