@@ -208,6 +208,7 @@ def test_publishing_a_ledger_writes_its_tables_with_provenance(ledger):
     assert main(["publish", str(ledger / "out"), "--out", str(out)]) == 0
     text = out.read_text()
     assert text.startswith("# Ledger: tiny_ledger") and "config hash: `" in text and "## Compute" in text
+    assert "## Premises of the organisms and their bases" in text  # the lock's and backdoor's own checks
     cell = next(c for c in _read(ledger)["cells"] if (c["organism"], c["row"], c["attack"]) == ("backdoor", "prune", "demos"))
     assert "| prune | " in text and f"{cell['attack_behaviour']['mean']:.2f}" in text
 

