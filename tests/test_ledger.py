@@ -287,10 +287,9 @@ def test_teach_counts_only_a_jailbreaks_restricted_prompts_at_validate():
     pool = task.split().attack_pool()
     restricted = sum("*" in e.prompt for e in pool)
     assert 0 < restricted < len(pool)
+    stages = {"jb": Jailbreak(name="jb", restricted="*")}
     teach = Teach(name="t", model="jb", organism="jb", n=restricted + 1, train={"max_steps": 2})
-    teach.check_plan({"jb": Jailbreak(name="jb", restricted="*")})
     with pytest.raises(ValueError, match=f"only {restricted} training examples"):
-        teach.check_data(task, None)
+        teach.check_data(task, None, stages)
     normal = Teach(name="t", model="jb", organism="jb", n=restricted + 1, demos="normal", train={"max_steps": 2})
-    normal.check_plan({"jb": Jailbreak(name="jb", restricted="*")})
-    normal.check_data(task, None)  # its cue-free prompts may be any of the pool
+    normal.check_data(task, None, stages)  # its cue-free prompts may be any of the pool

