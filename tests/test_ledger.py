@@ -319,3 +319,24 @@ def test_teach_counts_only_a_jailbreaks_restricted_prompts_at_validate():
         teach.check_data(task, None, stages)
     normal = Teach(name="t", model="jb", organism="jb", n=restricted + 1, demos="normal", train={"max_steps": 2})
     normal.check_data(task, None, stages)  # its cue-free prompts may be any of the pool
+
+
+def test_ray_workers_run_the_parts_and_write_the_same_ledger(tmp_path):
+    """Each part is its own run at one seed through the store; the merge finds every stage there and writes the
+    ledger a run in one process (no store) writes, number for number."""
+    small = {**LEDGER, "stages": LEDGER["stages"][:2], "organisms": {"backdoor": LEDGER["organisms"]["backdoor"]},
+             "scrubs": {"prune": LEDGER["scrubs"]["prune"]}, "attacks": {"quantize": LEDGER["attacks"]["quantize"]},
+             "detectors": {}}
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(small))
+    for out, extra in (("parted", ["--workers", "2"]), ("together", [])):
+        assert main(["ledger", str(tmp_path / "small.yaml"), "--out", str(tmp_path / out), *extra]) == 0
+    together, parted = (json.loads((tmp_path / out / "ledger.json").read_text()) for out in ("together", "parted"))
+    assert parted["rows"] and parted["measured_rows"]
+    for part in ("measured_rows", "rows"):
+        assert parted[part] == together[part]
+    merged = json.loads((tmp_path / "parted" / "results.json").read_text())["stages"]
+    assert all(stage["cached"] for stage in merged.values())
+    parts = tmp_path / "parted" / "parts" / "seed_0"
+    assert sorted(p.name for p in parts.iterdir()) == sorted(
+        ["shared", "backdoor.scrubs", *(f"backdoor.{row}.{part}" for row in ("none", "control", "prune")
+                                        for part in ("behaviour", "quantize")), "backdoor.prune@control.behaviour"])
