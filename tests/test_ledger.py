@@ -289,7 +289,8 @@ def test_each_attack_reports_the_setting_it_chose(ledger):
     grid = results["stages"]["backdoor.prune.weak"]["per_seed"]["0"]["metrics"]
     assert grid["runs"] == 1 and grid["lr"] == 1e-3 and grid["n"] == 2
     curves = results["stages"]["backdoor.prune.demos"]["per_seed"]["0"]["curves"]
-    assert len([c for c in curves if c.startswith("behaviour at lr")]) == searched["runs"]  # every run kept
+    assert len([c for c in curves if c.startswith("behaviour at lr")]) == searched["runs"]  # every run kept,
+    assert len([c for c in curves if c.startswith("validation utility at lr")]) == searched["runs"]  # with its floor
     assert any("the attacker's choice" in note for note in results["stages"]["backdoor.prune.demos"]["notes"])
 
 

