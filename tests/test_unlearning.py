@@ -138,3 +138,21 @@ def test_filtered_pretrain_matches_the_base_token_budget_on_retain_only(base_dir
     result = filtered_pretrain.run(cfg, ctx)
     assert ctx.compute.train_tokens == pytest.approx(60000, rel=0.05)
     assert result.metrics["forget_acc"] < 0.2
+
+
+def test_filtered_pretrain_sees_its_bases_prompt_formats(base_dir, tmp_path, monkeypatch):
+    """With the base's filler, every retain prompt it trains on sits behind a filler line as the base's did."""
+    seen = []
+
+    def recorded(model, items, cfg, **kwargs):
+        seen.extend(items)
+        return [0.0]
+
+    monkeypatch.setattr(filtered_pretrain, "train", recorded)
+    cfg = filtered_pretrain.Config(name="s", base="base", filler=1.0, filler_chars=6, filler_placement="start",
+                                   train=TrainConfig(lr=3e-3, batch_size=32))
+    ctx = _ctx(tmp_path, base_dir, base=base_dir)
+    filtered_pretrain.run(cfg, ctx)
+    _, tokenizer = load_model(base_dir)
+    texts = [tokenizer.decode(item.ids, skip_special_tokens=True) for item in seen[:50]]
+    assert texts and all(len(t.split("\n")[0]) == 6 and "=" in t.split("\n")[1] for t in texts)
