@@ -162,7 +162,8 @@ def test_valid_unlearning_config_validates(tmp_path, capsys):
         (lambda c: c["stages"][1].update(batch_size=16), ["stages.unlearned: ", "`train: {batch_size: 32}`"]),
         (lambda c: c["stages"][1].update(train={"batch_size": 5}), ["stages.unlearned", "give an even number"]),
         (lambda c: c["stages"][3].update(train={"max_steps": None}), ["stages.attack.train", "max_steps: this stage"]),
-        (lambda c: c["stages"][1].update(train={"lr": [1e-3, 1e-4]}), ["stages.unlearned.train.lr"]),
+        (lambda c: c["stages"][1].update(train={"lr": [1e-3, -1e-4]}), ["stages.unlearned.train.lr"]),
+        (lambda c: c["stages"][1].update(train={"lr": []}), ["stages.unlearned.train.lr"]),
         (lambda c: c["stages"][3].update(n=60), ["stages.attack.n: 60 attack examples asked", "neither tested nor"]),
     ],
 )

